@@ -1,0 +1,3 @@
+"""OrderFlow: real-time order processing backend."""
+
+__version__ = "0.1.0"

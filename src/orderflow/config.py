@@ -1,0 +1,60 @@
+"""Settings, read from ORDERFLOW_* environment variables (and CLI flags, which override them).
+
+Nothing here runs at import time: `Settings()` is built in bootstrap or the CLI.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    data_dir: Path = Path("var")
+    database_url: str = Field("", description="SQLAlchemy URL; default: SQLite in data_dir")
+    broker_url: str = Field("", description="embedded:///path, nats://..., amqp://...")
+    broker_prefix: str = Field("orderflow", description="prefix for topics, streams and queues")
+
+    host: str = "127.0.0.1"
+    port: int = 8080  # the public port
+    api_port: int = 8080
+
+    identity_keys_dir: Path = Field(
+        Path(""), description="gateway signing keys; default data_dir/keys"
+    )
+    identity_jwks_file: Path = Field(Path(""), description="public keys backends trust")
+
+    payment_simulator_path: Path = Field(Path(""), description="the simulated provider's ledger")
+
+    # Pipeline tuning.
+    max_attempts: int = 5
+    retry_base_delay: float = 0.2
+    retry_max_delay: float = 30.0
+    ack_wait: float = 30.0
+    batch_size: int = 200
+    db_pool_size: int = 10
+
+    log_level: str = "INFO"
+    log_json: bool = True
+    seed_demo_catalog: bool = True
+
+    @model_validator(mode="after")
+    def _derive_paths(self) -> Settings:
+        data = self.data_dir
+        if not self.database_url:
+            self.database_url = f"sqlite+aiosqlite:///{data / 'orderflow.db'}"
+        if not self.broker_url:
+            self.broker_url = f"embedded:///{(data / 'broker.db').resolve()}"
+        if self.identity_keys_dir == Path(""):
+            self.identity_keys_dir = data / "keys"
+        if self.identity_jwks_file == Path(""):
+            self.identity_jwks_file = self.identity_keys_dir / "identity.jwks.json"
+        if self.payment_simulator_path == Path(""):
+            self.payment_simulator_path = data / "payment-simulator.db"
+        return self

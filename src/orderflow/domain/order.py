@@ -1,0 +1,139 @@
+"""The order state machine: one table of allowed transitions and one pure decision function.
+
+`decide(order, event)` returns the next status (or None when the event changes nothing) and the
+commands to send. Stale or duplicate events are answered with "no change"; events that arrive after
+a cancellation are answered with the compensation they need (a late reservation is released, a late
+capture refunded), so no path leaves stock held or money taken for a cancelled order.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+from orderflow.domain import messages as m
+from orderflow.domain.errors import InvalidTransitionError, OrderNotCancellableError
+
+
+class OrderStatus(StrEnum):
+    PENDING = "pending"
+    RESERVED = "reserved"
+    PAID = "paid"
+    CONFIRMED = "confirmed"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    REJECTED = "rejected"
+    PAYMENT_FAILED = "payment_failed"
+    CANCELLED = "cancelled"
+    FAILED = "failed"
+
+
+S = OrderStatus
+
+ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
+    S.PENDING: frozenset({S.RESERVED, S.REJECTED, S.CANCELLED, S.FAILED}),
+    S.RESERVED: frozenset({S.PAID, S.PAYMENT_FAILED, S.CANCELLED, S.FAILED}),
+    S.PAID: frozenset({S.CONFIRMED, S.CANCELLED, S.FAILED}),
+    S.CONFIRMED: frozenset({S.SHIPPED, S.CANCELLED, S.FAILED}),
+    S.SHIPPED: frozenset({S.DELIVERED, S.FAILED}),
+    S.DELIVERED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.PAYMENT_FAILED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.FAILED: frozenset(),
+}
+
+TERMINAL_STATUSES = frozenset(s for s, nxt in ALLOWED_TRANSITIONS.items() if not nxt)
+
+# Statuses in which the pipeline owes the order nothing more until shipping starts.
+SETTLED_STATUSES = TERMINAL_STATUSES | {S.CONFIRMED}
+
+# Statuses where stock is held (or taken) and money may have moved, per compensation needs.
+_HOLDS_STOCK = frozenset({S.RESERVED, S.PAID, S.CONFIRMED})
+_MONEY_TAKEN = frozenset({S.PAID, S.CONFIRMED})
+
+
+@dataclass(frozen=True, slots=True)
+class OrderState:
+    """What the state machine needs to know about an order."""
+
+    order_id: str
+    status: OrderStatus
+    total_amount: int
+    currency: str
+    payment_token: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    status: OrderStatus | None  # None: the event changes nothing
+    commands: tuple[m.Command, ...] = field(default=())
+    reason: str | None = None
+
+
+NO_CHANGE = Decision(None)
+
+
+def check_transition(current: OrderStatus, target: OrderStatus) -> None:
+    if target not in ALLOWED_TRANSITIONS[current]:
+        raise InvalidTransitionError(f"{current} -> {target} is not allowed")
+
+
+def _to(
+    order: OrderState, target: OrderStatus, *commands: m.Command, reason: str | None = None
+) -> Decision:
+    check_transition(order.status, target)
+    return Decision(target, commands, reason)
+
+
+def place(order_id: str, lines: tuple[m.Line, ...]) -> tuple[OrderStatus, tuple[m.Command, ...]]:
+    """A new order starts pending and asks inventory to reserve every line."""
+    return S.PENDING, (m.ReserveStock(order_id, lines),)
+
+
+def decide(order: OrderState, event: m.Event) -> Decision:
+    status, oid = order.status, order.order_id
+    match event:
+        case m.StockReserved():
+            if status is S.PENDING:
+                capture = m.CapturePayment(
+                    oid, order.total_amount, order.currency, order.payment_token
+                )
+                return _to(order, S.RESERVED, capture)
+            if status is S.CANCELLED:
+                return Decision(None, (m.ReleaseStock(oid),))
+        case m.StockRejected(reason=reason):
+            if status is S.PENDING:
+                return _to(order, S.REJECTED, reason=reason)
+        case m.PaymentCaptured():
+            if status is S.RESERVED:
+                return _to(order, S.PAID, m.CommitStock(oid))
+            if status is S.CANCELLED:
+                return Decision(None, (m.RefundPayment(oid),))
+        case m.PaymentDeclined(reason=reason):
+            if status is S.RESERVED:
+                return _to(order, S.PAYMENT_FAILED, m.ReleaseStock(oid), reason=reason)
+        case m.StockCommitted():
+            if status is S.PAID:
+                return _to(order, S.CONFIRMED)
+        case m.CancellationRequested(reason=reason):
+            return _cancel(order, reason)
+        case m.ProcessingFailed(stage=stage, reason=reason):
+            if status not in TERMINAL_STATUSES:
+                return _to(order, S.FAILED, reason=f"{stage}: {reason}")
+        case m.StockReleased() | m.PaymentRefunded():
+            pass  # confirmations of compensation: recorded on the timeline, no status change
+    return NO_CHANGE
+
+
+def _cancel(order: OrderState, reason: str) -> Decision:
+    if order.status is S.CANCELLED:
+        return NO_CHANGE
+    if S.CANCELLED not in ALLOWED_TRANSITIONS[order.status]:
+        raise OrderNotCancellableError(f"an order in status {order.status} cannot be cancelled")
+    commands: list[m.Command] = []
+    if order.status in _HOLDS_STOCK:
+        commands.append(m.ReleaseStock(order.order_id))
+    if order.status in _MONEY_TAKEN:
+        commands.append(m.RefundPayment(order.order_id))
+    return _to(order, S.CANCELLED, *commands, reason=reason)

@@ -1,0 +1,1 @@
+"""Small Protocols that services depend on; adapters implement them."""

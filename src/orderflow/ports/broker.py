@@ -1,0 +1,112 @@
+"""The broker port: durable topics with consumer groups.
+
+Promises every engine keeps (the contract suite in tests/contract checks each one):
+
+- `publish` returns once the messages are durable; a message id seen before (within the engine's
+  dedup window) is dropped, so a publisher may retry blindly.
+- Each group declared on a topic gets every message published after the declaration; the members
+  of a group (tasks or OS processes) share that group's messages.
+- Messages with the same key reach a group in publish order, and a key's next message is not handed
+  out while an earlier one is unsettled.
+- A delivery that is not settled within `ack_wait` (the consumer crashed) is delivered again.
+- `retry(delay)` makes a delivery available again after the delay; a delivery whose attempts
+  reach `max_attempts` goes to the group's dead letters instead.
+- `fetch` never hands one consumer more than `max_in_flight` unsettled deliveries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingMessage:
+    topic: str
+    key: str
+    message_id: str
+    payload: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    topic: str
+    key: str
+    message_id: str
+    payload: bytes
+    attempt: int  # 1 on first delivery
+    headers: Mapping[str, str]
+    # Engine-private handle used to settle this delivery.
+    receipt: object = field(compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Ack:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Retry:
+    delay: float  # seconds
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    reason: str
+
+
+Outcome = Ack | Retry | DeadLetter
+
+
+@dataclass(frozen=True, slots=True)
+class ConsumerSpec:
+    group: str
+    topics: tuple[str, ...]
+    max_in_flight: int = 256
+    max_attempts: int = 5
+    ack_wait: float = 30.0  # seconds before an unsettled delivery is handed out again
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetterRecord:
+    group: str
+    topic: str
+    key: str
+    message_id: str
+    payload: bytes
+    attempts: int
+    reason: str
+
+
+class Consumer(Protocol):
+    async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
+        """Wait up to `timeout` seconds for at least one delivery; return at most `max_messages`."""
+        ...
+
+    async def settle(self, outcomes: Sequence[tuple[Delivery, Outcome]]) -> None: ...
+
+    async def close(self) -> None: ...
+
+
+class Broker(Protocol):
+    async def connect(self) -> None: ...
+
+    async def close(self) -> None: ...
+
+    async def declare(self, spec: ConsumerSpec) -> None:
+        """Create the group's durable subscription to its topics (idempotent)."""
+        ...
+
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None: ...
+
+    async def consumer(self, spec: ConsumerSpec) -> Consumer:
+        """Join the group (declaring it if needed) as one more member."""
+        ...
+
+    async def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetterRecord]: ...
+
+    async def ping(self) -> None:
+        """Raise if the broker cannot be reached."""
+        ...
