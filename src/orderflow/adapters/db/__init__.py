@@ -1,0 +1,1 @@
+"""Database adapter: tables, engine, migrations and repositories (all SQL lives here)."""

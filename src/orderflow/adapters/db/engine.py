@@ -1,0 +1,81 @@
+"""Database engines for SQLite (embedded) and PostgreSQL (distributed).
+
+`Database.write()` opens a transaction meant to write. On SQLite it starts with BEGIN IMMEDIATE:
+several processes share the file, and a deferred transaction that reads and then writes would fail
+with SQLITE_BUSY instead of waiting for the lock. Reads use a separate engine with ordinary
+(deferred) transactions so they never queue behind writers (WAL lets them read concurrently).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    # FULL: a commit is on disk before the API answers 202 (group commit keeps this affordable).
+    "PRAGMA synchronous=FULL",
+    "PRAGMA busy_timeout=30000",
+    "PRAGMA foreign_keys=ON",
+)
+
+
+class Database:
+    def __init__(self, url: str, pool_size: int = 10) -> None:
+        self.url: URL = make_url(url)
+        self.is_sqlite = self.url.get_backend_name() == "sqlite"
+        if self.is_sqlite:
+            self._prepare_sqlite_file()
+        self.writer = self._create_engine(pool_size, immediate=True)
+        self.reader = (
+            self._create_engine(pool_size, immediate=False) if self.is_sqlite else self.writer
+        )
+
+    def _prepare_sqlite_file(self) -> None:
+        if self.url.database and self.url.database != ":memory:":
+            Path(self.url.database).parent.mkdir(parents=True, exist_ok=True)
+
+    def _create_engine(self, pool_size: int, *, immediate: bool) -> AsyncEngine:
+        kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size}
+        if not self.is_sqlite:
+            kwargs["pool_pre_ping"] = True
+        engine = create_async_engine(self.url, **kwargs)
+        if self.is_sqlite:
+            _configure_sqlite(engine, immediate=immediate)
+        return engine
+
+    @asynccontextmanager
+    async def write(self) -> AsyncIterator[AsyncConnection]:
+        async with self.writer.begin() as conn:
+            yield conn
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncConnection]:
+        async with self.reader.connect() as conn:
+            yield conn
+
+    async def dispose(self) -> None:
+        await self.writer.dispose()
+        if self.reader is not self.writer:
+            await self.reader.dispose()
+
+
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+    @event.listens_for(engine.sync_engine, "connect")
+    def _on_connect(dbapi_conn: Any, _record: Any) -> None:
+        # Take transaction control away from the driver so BEGIN is ours to emit.
+        dbapi_conn.isolation_level = None
+        cursor = dbapi_conn.cursor()
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+        cursor.close()
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")

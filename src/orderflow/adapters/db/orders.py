@@ -1,0 +1,242 @@
+"""SqlOrderRepository: orders, their lines and their timeline."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orderflow.adapters.db.tables import customers, order_events, order_items, orders
+from orderflow.domain.order import OrderState, OrderStatus
+from orderflow.domain.pricing import PricedOrder
+
+
+@dataclass(frozen=True, slots=True)
+class NewOrder:
+    id: str
+    customer_id: str
+    priced: PricedOrder
+    payment_token: str
+    shipping_address: Mapping[str, Any]
+    idempotency_key: str | None
+    request_hash: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEntry:
+    order_id: str
+    type: str
+    status: OrderStatus
+    previous_status: OrderStatus | None
+    reason: str | None
+    actor: str
+
+
+class ConcurrentUpdateError(Exception):
+    """The order changed between reading and writing it; the caller retries."""
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+class SqlOrderRepository:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def ensure_customers(self, ids: Sequence[tuple[str, str | None]]) -> None:
+        wanted = dict(ids)
+        found = await self._conn.execute(
+            select(customers.c.id).where(customers.c.id.in_(list(wanted)))
+        )
+        missing = set(wanted) - set(found.scalars())
+        if missing:
+            at = now()
+            await self._conn.execute(
+                insert(customers),
+                [{"id": cid, "email": wanted[cid], "created_at": at} for cid in missing],
+            )
+
+    async def find_by_idempotency_key(
+        self, customer_id: str, key: str
+    ) -> tuple[str, str | None] | None:
+        """The (order id, request hash) stored under this key, if any."""
+        row = (
+            await self._conn.execute(
+                select(orders.c.id, orders.c.request_hash).where(
+                    orders.c.customer_id == customer_id, orders.c.idempotency_key == key
+                )
+            )
+        ).first()
+        return (row.id, row.request_hash) if row else None
+
+    async def add(self, new_orders: Sequence[NewOrder], actor: str) -> None:
+        at = now()
+        await self._conn.execute(
+            insert(orders),
+            [
+                {
+                    "id": o.id,
+                    "customer_id": o.customer_id,
+                    "status": OrderStatus.PENDING.value,
+                    "status_reason": None,
+                    "version": 1,
+                    "total_amount": o.priced.total.amount,
+                    "currency": o.priced.total.currency,
+                    "payment_token": o.payment_token,
+                    "shipping_address": dict(o.shipping_address),
+                    "idempotency_key": o.idempotency_key,
+                    "request_hash": o.request_hash,
+                    "created_at": at,
+                    "updated_at": at,
+                }
+                for o in new_orders
+            ],
+        )
+        await self._conn.execute(
+            insert(order_items),
+            [
+                {
+                    "order_id": o.id,
+                    "line_no": n,
+                    "sku": line.sku,
+                    "name": line.name,
+                    "quantity": line.quantity,
+                    "unit_amount": line.unit_price.amount,
+                    "line_amount": line.total.amount,
+                }
+                for o in new_orders
+                for n, line in enumerate(o.priced.lines, start=1)
+            ],
+        )
+        await self._conn.execute(
+            insert(order_events),
+            [
+                {
+                    "order_id": o.id,
+                    "seq": 1,
+                    "type": "OrderPlaced",
+                    "status": OrderStatus.PENDING.value,
+                    "previous_status": None,
+                    "reason": None,
+                    "actor": actor,
+                    "at": at,
+                }
+                for o in new_orders
+            ],
+        )
+
+    async def states(self, order_ids: Sequence[str]) -> dict[str, tuple[OrderState, int]]:
+        """What the state machine needs, plus the version to update against."""
+        rows = await self._conn.execute(
+            select(
+                orders.c.id,
+                orders.c.status,
+                orders.c.total_amount,
+                orders.c.currency,
+                orders.c.payment_token,
+                orders.c.version,
+            ).where(orders.c.id.in_(list(set(order_ids))))
+        )
+        return {
+            r.id: (
+                OrderState(
+                    r.id, OrderStatus(r.status), r.total_amount, r.currency, r.payment_token
+                ),
+                r.version,
+            )
+            for r in rows
+        }
+
+    async def record(self, entry: TimelineEntry, version: int) -> int:
+        """Append to the timeline and move the order's status; returns the new version."""
+        at = now()
+        values: dict[str, Any] = {"version": version + 1, "updated_at": at}
+        if entry.status != entry.previous_status:
+            values |= {"status": entry.status.value, "status_reason": entry.reason}
+        result = await self._conn.execute(
+            update(orders)
+            .where(orders.c.id == entry.order_id, orders.c.version == version)
+            .values(**values)
+        )
+        if result.rowcount != 1:
+            raise ConcurrentUpdateError(entry.order_id)
+        await self._conn.execute(
+            insert(order_events).values(
+                order_id=entry.order_id,
+                seq=version + 1,
+                type=entry.type,
+                status=entry.status.value,
+                previous_status=entry.previous_status.value if entry.previous_status else None,
+                reason=entry.reason,
+                actor=entry.actor,
+                at=at,
+            )
+        )
+        return version + 1
+
+
+class OrderQueries:
+    """Read side for the API: whole orders with lines and timeline, and pages of them."""
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def get(self, order_id: str, customer_id: str | None) -> dict[str, Any] | None:
+        query = select(orders).where(orders.c.id == order_id)
+        if customer_id is not None:
+            query = query.where(orders.c.customer_id == customer_id)
+        row = (await self._conn.execute(query)).mappings().first()
+        if row is None:
+            return None
+        order = dict(row)
+        order["lines"] = await self._lines([order_id])
+        events = await self._conn.execute(
+            select(order_events)
+            .where(order_events.c.order_id == order_id)
+            .order_by(order_events.c.seq)
+        )
+        order["timeline"] = [dict(e) for e in events.mappings()]
+        return order
+
+    async def page(
+        self,
+        customer_id: str | None,
+        status: str | None,
+        after: tuple[datetime, str] | None,
+        limit: int,
+    ) -> list[dict[str, Any]]:
+        """Newest first; `after` is the (created_at, id) of the last order of the previous page."""
+        query = select(orders)
+        if customer_id is not None:
+            query = query.where(orders.c.customer_id == customer_id)
+        if status is not None:
+            query = query.where(orders.c.status == status)
+        if after is not None:
+            created, oid = after
+            query = query.where(
+                or_(
+                    orders.c.created_at < created,
+                    and_(orders.c.created_at == created, orders.c.id < oid),
+                )
+            )
+        query = query.order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit)
+        rows = [dict(r) for r in (await self._conn.execute(query)).mappings()]
+        lines = await self._lines([r["id"] for r in rows])
+        for r in rows:
+            r["lines"] = [line for line in lines if line["order_id"] == r["id"]]
+        return rows
+
+    async def _lines(self, order_ids: list[str]) -> list[dict[str, Any]]:
+        if not order_ids:
+            return []
+        rows = await self._conn.execute(
+            select(order_items)
+            .where(order_items.c.order_id.in_(order_ids))
+            .order_by(order_items.c.order_id, order_items.c.line_no)
+        )
+        return [dict(r) for r in rows.mappings()]

@@ -1,0 +1,51 @@
+"""The transactional outbox: messages written with the state change that caused them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy import delete, insert, select
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from orderflow.adapters.db.orders import now
+from orderflow.adapters.db.tables import outbox
+from orderflow.ports.broker import OutgoingMessage
+
+
+@dataclass(frozen=True, slots=True)
+class OutboxRow:
+    id: int
+    message: OutgoingMessage
+
+
+class SqlOutbox:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def add(self, messages: Sequence[OutgoingMessage]) -> None:
+        if not messages:
+            return
+        at = now()
+        await self._conn.execute(
+            insert(outbox),
+            [
+                {
+                    "message_id": m.message_id,
+                    "topic": m.topic,
+                    "key": m.key,
+                    "payload": m.payload,
+                    "created_at": at,
+                }
+                for m in messages
+            ],
+        )
+
+    async def oldest(self, limit: int) -> list[OutboxRow]:
+        rows = await self._conn.execute(select(outbox).order_by(outbox.c.id).limit(limit))
+        return [
+            OutboxRow(r.id, OutgoingMessage(r.topic, r.key, r.message_id, r.payload)) for r in rows
+        ]
+
+    async def remove(self, ids: Sequence[int]) -> None:
+        await self._conn.execute(delete(outbox).where(outbox.c.id.in_(list(ids))))

@@ -1,0 +1,161 @@
+"""SimulatedPaymentGateway: a local stand-in for a card processor, with test tokens.
+
+    tok_visa                 approved
+    tok_decline              declined ("card_declined")
+    tok_insufficient_funds   declined ("insufficient_funds")
+    tok_fail_transient       fails transiently on the first two attempts, then approved
+    anything else            declined ("invalid_token")
+
+Its ledger lives in its own SQLite file, as a real provider's would live in its own system: results
+survive a crash of the caller, so a retried call with the same idempotency key gets the same answer
+and `charges_per_order` can prove nobody was charged twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from orderflow.domain.money import Money
+from orderflow.ports.payments import PaymentResult, TransientPaymentError
+
+DECLINES = {"tok_decline": "card_declined", "tok_insufficient_funds": "insufficient_funds"}
+TRANSIENT_FAILURES = {"tok_fail_transient": 2}
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS operations (
+    idempotency_key TEXT PRIMARY KEY,
+    kind TEXT NOT NULL,
+    approved INTEGER NOT NULL,
+    reference TEXT NOT NULL,
+    decline_reason TEXT,
+    amount INTEGER,
+    currency TEXT,
+    parent TEXT
+);
+CREATE TABLE IF NOT EXISTS attempts (idempotency_key TEXT PRIMARY KEY, count INTEGER NOT NULL);
+"""
+
+
+def _decline_reason(token: str) -> str | None:
+    if token in DECLINES:
+        return DECLINES[token]
+    if token == "tok_visa" or token in TRANSIENT_FAILURES:
+        return None
+    return "invalid_token"
+
+
+class SimulatedPaymentGateway:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # One thread owns the connection: sqlite3 objects must stay on the thread that made them.
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="payment-sim")
+        self._conn = self._executor.submit(self._open, path).result()
+
+    @staticmethod
+    def _open(path: Path) -> sqlite3.Connection:
+        conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        conn.executescript(_SCHEMA)
+        return conn
+
+    async def authorize(self, *, idempotency_key: str, amount: Money, token: str) -> PaymentResult:
+        return await self._run(self._authorize, idempotency_key, amount, token)
+
+    async def capture(self, *, idempotency_key: str, authorization: str) -> PaymentResult:
+        return await self._run(self._follow_up, "capture", idempotency_key, authorization)
+
+    async def refund(self, *, idempotency_key: str, capture: str) -> PaymentResult:
+        return await self._run(self._follow_up, "refund", idempotency_key, capture)
+
+    async def _run(self, fn: object, *args: object) -> PaymentResult:
+        loop = asyncio.get_running_loop()
+        result: PaymentResult = await loop.run_in_executor(self._executor, fn, *args)  # type: ignore[arg-type]
+        return result
+
+    def _authorize(self, key: str, amount: Money, token: str) -> PaymentResult:
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            known = self._known(key)
+            if known:
+                return known
+            attempt = self._count_attempt(key)
+            if attempt > TRANSIENT_FAILURES.get(token, 0):
+                return self._store(key, "authorization", _decline_reason(token), amount, None)
+        # The attempt count is committed first, as a flaky provider would have seen the call.
+        raise TransientPaymentError(f"simulated provider timeout (attempt {attempt})")
+
+    def _follow_up(self, kind: str, key: str, parent: str) -> PaymentResult:
+        with self._conn:
+            self._conn.execute("BEGIN IMMEDIATE")
+            known = self._known(key)
+            if known:
+                return known
+            row = self._conn.execute(
+                "SELECT amount, currency FROM operations WHERE reference = ? AND approved = 1",
+                (parent,),
+            ).fetchone()
+            reason = (
+                None if row else f"unknown {'authorization' if kind == 'capture' else 'capture'}"
+            )
+            amount = Money(row[0], row[1]) if row else None
+            return self._store(key, kind, reason, amount, parent)
+
+    def _known(self, key: str) -> PaymentResult | None:
+        row = self._conn.execute(
+            "SELECT approved, reference, decline_reason FROM operations WHERE idempotency_key = ?",
+            (key,),
+        ).fetchone()
+        return PaymentResult(bool(row[0]), row[1], row[2]) if row else None
+
+    def _count_attempt(self, key: str) -> int:
+        self._conn.execute(
+            "INSERT INTO attempts VALUES (?, 1) "
+            "ON CONFLICT(idempotency_key) DO UPDATE SET count = count + 1",
+            (key,),
+        )
+        return int(
+            self._conn.execute(
+                "SELECT count FROM attempts WHERE idempotency_key = ?", (key,)
+            ).fetchone()[0]
+        )
+
+    def _store(
+        self, key: str, kind: str, reason: str | None, amount: Money | None, parent: str | None
+    ) -> PaymentResult:
+        reference = f"{kind[:4]}_{uuid.uuid4().hex}"
+        self._conn.execute(
+            "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                key,
+                kind,
+                int(reason is None),
+                reference,
+                reason,
+                amount.amount if amount else None,
+                amount.currency if amount else None,
+                parent,
+            ),
+        )
+        return PaymentResult(reason is None, reference, reason)
+
+    def charges_per_order(self) -> dict[str, int]:
+        """Approved captures per idempotency key prefix (the order id); for audits and tests."""
+        rows = self._executor.submit(
+            lambda: self._conn.execute(
+                "SELECT idempotency_key FROM operations WHERE kind = 'capture' AND approved = 1"
+            ).fetchall()
+        ).result()
+        counts: dict[str, int] = {}
+        for (key,) in rows:
+            order_id = key.split(":", 1)[-1]
+            counts[order_id] = counts.get(order_id, 0) + 1
+        return counts
+
+    def close(self) -> None:
+        self._executor.submit(self._conn.close).result()
+        self._executor.shutdown()

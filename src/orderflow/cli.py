@@ -1,0 +1,203 @@
+"""The `orderflow` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import uvicorn
+
+from orderflow.config import Settings
+from orderflow.logs import configure_logging
+
+app = typer.Typer(no_args_is_help=True, help="OrderFlow: real-time order processing.")
+serve_app = typer.Typer(no_args_is_help=True, help="Serve one HTTP service.")
+app.add_typer(serve_app, name="serve")
+
+DataDir = Annotated[
+    Path | None, typer.Option(help="Where the embedded database, broker and keys live.")
+]
+DatabaseUrl = Annotated[
+    str | None, typer.Option(help="SQLAlchemy URL (sqlite+aiosqlite://, postgresql+asyncpg://).")
+]
+BrokerUrl = Annotated[
+    str | None,
+    typer.Option(help="embedded:///path, nats://host:4222 or amqp://user:pw@host/vhost."),
+]
+Port = Annotated[int | None, typer.Option(help="Port to listen on.")]
+
+
+def _settings(**overrides: Any) -> Settings:
+    return Settings(**{k: v for k, v in overrides.items() if v is not None})
+
+
+def _env_for_children(settings: Settings) -> dict[str, str]:
+    """The resolved settings, handed to child processes through the environment."""
+    fields = (
+        "data_dir",
+        "database_url",
+        "broker_url",
+        "broker_prefix",
+        "identity_keys_dir",
+        "identity_jwks_file",
+        "payment_simulator_path",
+        "log_level",
+        "environment",
+    )
+    return {f"ORDERFLOW_{f.upper()}": str(getattr(settings, f)) for f in fields}
+
+
+@app.command()
+def run(
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    broker_url: BrokerUrl = None,
+    port: Port = None,
+) -> None:
+    """Migrate, seed the demo catalog, and run every service until Ctrl-C."""
+    from orderflow.bootstrap import prepare
+    from orderflow.supervisor import ChildSpec, Supervisor, child_env
+
+    settings = _settings(
+        data_dir=data_dir, database_url=database_url, broker_url=broker_url, port=port
+    )
+    configure_logging("supervisor", settings.log_level, settings.log_json)
+    asyncio.run(prepare(settings))
+    api_port = settings.port
+    children = [
+        ChildSpec("api", ("serve", "api", "--port", str(api_port))),
+        ChildSpec("workers", ("worker", "all")),
+    ]
+
+    async def main() -> None:
+        supervisor = Supervisor(children, child_env(_env_for_children(settings)))
+        await supervisor.start()
+        await _wait_healthy(f"http://{settings.host}:{api_port}/healthz", supervisor.stopping)
+        typer.echo(
+            f"\nOrderFlow is running.\n  API:      http://{settings.host}:{api_port}/api/v1\n"
+            f"  OpenAPI:  http://{settings.host}:{api_port}/docs\n"
+            f"  Data:     {settings.data_dir.resolve()}\nPress Ctrl-C to stop.\n",
+            err=True,
+        )
+        await supervisor.run_until_stopped()
+
+    asyncio.run(main())
+
+
+async def _wait_healthy(url: str, stopping: asyncio.Event, timeout: float = 60.0) -> None:
+    import httpx
+
+    async with httpx.AsyncClient() as client:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while not stopping.is_set() and asyncio.get_running_loop().time() < deadline:
+            try:
+                if (await client.get(url, timeout=1.0)).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.1)
+
+
+@serve_app.command("api")
+def serve_api(
+    port: Port = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """The order API (behind the gateway)."""
+    from orderflow.bootstrap import build_api
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+    configure_logging("api", settings.log_level, settings.log_json)
+    config = uvicorn.Config(
+        build_api(settings),
+        host=settings.host,
+        port=port or settings.api_port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        timeout_graceful_shutdown=20,
+    )
+    uvicorn.Server(config).run()
+
+
+@app.command()
+def worker(
+    names: Annotated[list[str], typer.Argument(help="orders, inventory, payment, relay, or all")],
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    broker_url: BrokerUrl = None,
+) -> None:
+    """Run consumers (and/or the outbox relay) until SIGTERM."""
+    from orderflow.bootstrap import WORKERS, WorkerSet
+
+    settings = _settings(data_dir=data_dir, database_url=database_url, broker_url=broker_url)
+    wanted = set(WORKERS) | {"relay"} if "all" in names else set(names)
+    unknown = wanted - set(WORKERS) - {"relay"}
+    if unknown:
+        raise typer.BadParameter(f"unknown worker(s): {', '.join(sorted(unknown))}")
+    configure_logging("+".join(sorted(wanted)), settings.log_level, settings.log_json)
+    workers = WorkerSet(settings, [n for n in WORKERS if n in wanted], with_relay="relay" in wanted)
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, workers.stop.set)
+        await workers.run()
+
+    asyncio.run(main())
+
+
+@app.command()
+def relay(
+    data_dir: DataDir = None, database_url: DatabaseUrl = None, broker_url: BrokerUrl = None
+) -> None:
+    """Run only the outbox relay."""
+    worker(["relay"], data_dir, database_url, broker_url)
+
+
+@app.command()
+def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Apply database migrations."""
+    from orderflow.adapters.db.migrate import migrate as apply
+    from orderflow.bootstrap import build_database
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+
+    async def main() -> None:
+        db = build_database(settings)
+        try:
+            await apply(db)
+        finally:
+            await db.dispose()
+
+    asyncio.run(main())
+    typer.echo("database is at the latest migration")
+
+
+@app.command()
+def seed(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Load the demo catalog (only into an empty catalog)."""
+    from orderflow.bootstrap import build_database
+    from orderflow.seed import seed_demo_catalog
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+
+    async def main() -> bool:
+        db = build_database(settings)
+        try:
+            return await seed_demo_catalog(db)
+        finally:
+            await db.dispose()
+
+    typer.echo(
+        "seeded the demo catalog" if asyncio.run(main()) else "catalog not empty; left as is"
+    )
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,1 @@
+"""Services: each runs alone or together; they share only domain, ports and the envelope."""

@@ -1,0 +1,37 @@
+"""Annotated dependencies shared by the routers."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader
+
+from orderflow.adapters.identity.assertions import HEADER, InvalidAssertionError
+from orderflow.domain.identity import Identity
+from orderflow.services.api.context import ApiContext
+from orderflow.services.api.problems import ProblemError
+
+_assertion = APIKeyHeader(
+    name=HEADER,
+    auto_error=False,
+    description="Identity assertion signed by the gateway (the gateway adds it; clients cannot).",
+)
+
+
+def _context(request: Request) -> ApiContext:
+    ctx: ApiContext = request.app.state.ctx
+    return ctx
+
+
+Context = Annotated[ApiContext, Depends(_context)]
+
+
+def _identity(ctx: Context, token: Annotated[str | None, Security(_assertion)]) -> Identity:
+    try:
+        return ctx.verifier.verify(token)
+    except InvalidAssertionError as exc:
+        raise ProblemError(401, "Unauthorized", str(exc)) from exc
+
+
+CurrentIdentity = Annotated[Identity, Depends(_identity)]

@@ -1,0 +1,152 @@
+"""OrderIntake: durable acceptance of new orders with group commit.
+
+Concurrent submissions are queued to one writer task that commits them together: the order, its
+lines, its first timeline entry and its outbox messages for a whole batch in ONE transaction. Each
+caller is answered only after that commit, so a 202 always means durable, while the cost of a
+commit (an fsync) is shared by every order in the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+
+import structlog
+from sqlalchemy.exc import IntegrityError
+
+from orderflow.adapters.db.engine import Database
+from orderflow.adapters.db.orders import NewOrder, SqlOrderRepository
+from orderflow.adapters.db.outbox import SqlOutbox
+from orderflow.domain import messages as m
+from orderflow.domain.order import OrderStatus, place
+from orderflow.envelope import encode
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    order_id: str
+    replayed: bool  # an earlier request with the same idempotency key made this order
+
+
+class IdempotencyConflictError(Exception):
+    """The idempotency key was used before with a different request body."""
+
+
+@dataclass
+class _Pending:
+    order: NewOrder
+    email: str | None
+    future: asyncio.Future[Accepted]
+
+
+class OrderIntake:
+    def __init__(self, db: Database, max_batch: int = 256) -> None:
+        self._db = db
+        self._max_batch = max_batch
+        self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="order-intake")
+
+    async def stop(self) -> None:
+        if self._task:
+            # The sentinel queues behind every waiting order: those callers still get their 202.
+            await self._queue.put(None)
+            await self._task
+
+    async def submit(self, order: NewOrder, email: str | None) -> Accepted:
+        future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Pending(order, email, future))
+        return await future
+
+    async def _run(self) -> None:
+        stopping = False
+        while not stopping:
+            first = await self._queue.get()
+            if first is None:
+                return
+            batch = [first]
+            while len(batch) < self._max_batch and not self._queue.empty():
+                nxt = self._queue.get_nowait()
+                if nxt is None:
+                    stopping = True
+                    break
+                batch.append(nxt)
+            try:
+                await self._commit(batch)
+            except IntegrityError:
+                # A racing writer took an idempotency key in this batch: settle one by one.
+                for pending in batch:
+                    if not pending.future.done():
+                        await self._commit_alone(pending)
+            except Exception as exc:
+                log.exception("order intake failed", error=repr(exc))
+                for pending in batch:
+                    if not pending.future.done():
+                        pending.future.set_exception(exc)
+
+    async def _commit_alone(self, pending: _Pending) -> None:
+        try:
+            await self._commit([pending])
+        except Exception as exc:
+            if not pending.future.done():
+                pending.future.set_exception(exc)
+
+    async def _commit(self, batch: list[_Pending]) -> None:
+        results: list[tuple[_Pending, Accepted | Exception]] = []
+        async with self._db.write() as conn:
+            repo = SqlOrderRepository(conn)
+            fresh: list[_Pending] = []
+            keys_in_batch: dict[tuple[str, str], _Pending] = {}
+            for p in batch:
+                outcome = await self._replay(repo, p, keys_in_batch)
+                if outcome is None:
+                    fresh.append(p)
+                else:
+                    results.append((p, outcome))
+            if fresh:
+                await repo.ensure_customers([(p.order.customer_id, p.email) for p in fresh])
+                await repo.add([p.order for p in fresh], actor="api")
+                await SqlOutbox(conn).add(
+                    [encode(msg) for p in fresh for msg in _first_messages(p.order)]
+                )
+                results.extend((p, Accepted(p.order.id, replayed=False)) for p in fresh)
+        for p, result in results:
+            if isinstance(result, Exception):
+                p.future.set_exception(result)
+            else:
+                p.future.set_result(result)
+
+    async def _replay(
+        self,
+        repo: SqlOrderRepository,
+        p: _Pending,
+        keys_in_batch: dict[tuple[str, str], _Pending],
+    ) -> Accepted | Exception | None:
+        """What an idempotency key already stands for: None means a new order."""
+        key = p.order.idempotency_key
+        if key is None:
+            return None
+        slot = (p.order.customer_id, key)
+        earlier = keys_in_batch.get(slot)
+        if earlier is not None:
+            known: tuple[str, str | None] | None = (earlier.order.id, earlier.order.request_hash)
+        else:
+            known = await repo.find_by_idempotency_key(*slot)
+        if known is None:
+            keys_in_batch[slot] = p
+            return None
+        order_id, request_hash = known
+        if request_hash != p.order.request_hash:
+            return IdempotencyConflictError(key)
+        return Accepted(order_id, replayed=True)
+
+
+def _first_messages(order: NewOrder) -> list[m.Message]:
+    lines = tuple(m.Line(line.sku, line.quantity) for line in order.priced.lines)
+    _, commands = place(order.id, lines)
+    announced = m.OrderStatusChanged(order.id, OrderStatus.PENDING.value, None, 1, None)
+    return [*commands, announced]

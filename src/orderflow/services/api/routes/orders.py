@@ -1,0 +1,164 @@
+"""/api/v1/orders: place, read, list and cancel orders."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+import orjson
+import structlog
+from fastapi import APIRouter, Header, Query
+from starlette.responses import Response
+
+from orderflow.adapters.db.orders import NewOrder, OrderQueries
+from orderflow.adapters.db.outbox import SqlOutbox
+from orderflow.domain import messages as m
+from orderflow.domain.errors import DomainError, OrderNotCancellableError
+from orderflow.domain.identity import Identity
+from orderflow.domain.order import OrderStatus
+from orderflow.domain.pricing import price_order
+from orderflow.envelope import encode
+from orderflow.services.api.deps import Context, CurrentIdentity
+from orderflow.services.api.intake import IdempotencyConflictError
+from orderflow.services.api.problems import PROBLEM_RESPONSES, ProblemError, documented
+from orderflow.services.api.schemas import CancelIn, OrderIn, OrderOut, OrderPage
+from orderflow.services.api.serialize import (
+    decode_time_cursor,
+    encode_cursor,
+    new_order_json,
+    order_json,
+)
+from orderflow.services.runtime.handler import BatchContext
+from orderflow.services.runtime.transitions import apply_event
+
+log = structlog.get_logger()
+router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
+
+_NOT_FOUND = documented(404)
+_CONFLICT = documented(409)
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(body), status, headers=headers, media_type="application/json")
+
+
+def _owner_filter(who: Identity) -> str | None:
+    """Admins see every order; everyone else only their own (others' look like missing ones)."""
+    return None if who.is_admin else who.subject
+
+
+@router.post(
+    "",
+    status_code=202,
+    response_model=OrderOut,
+    responses={**PROBLEM_RESPONSES, **_CONFLICT},
+    summary="Place an order (accepted durably, processed asynchronously)",
+)
+async def place_order(
+    body: OrderIn,
+    ctx: Context,
+    who: CurrentIdentity,
+    idempotency_key: Annotated[
+        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+    ] = None,
+) -> Response:
+    requested = [(item.sku, item.quantity) for item in body.items]
+    try:
+        priced = price_order(requested, await ctx.catalog.entries(sku for sku, _ in requested))
+    except DomainError as exc:
+        raise ProblemError(422, "Order cannot be priced", str(exc)) from exc
+    address = body.shipping_address.model_dump()
+    request_hash = None
+    if idempotency_key is not None:
+        canonical = orjson.dumps(body.model_dump(), option=orjson.OPT_SORT_KEYS)
+        request_hash = hashlib.sha256(canonical).hexdigest()
+    order = NewOrder(
+        id=str(uuid.uuid4()),
+        customer_id=who.subject,
+        priced=priced,
+        payment_token=body.payment.token,
+        shipping_address=address,
+        idempotency_key=idempotency_key,
+        request_hash=request_hash,
+    )
+    try:
+        accepted = await ctx.intake.submit(order, who.email)
+    except IdempotencyConflictError as exc:
+        raise ProblemError(
+            422,
+            "Idempotency key reused",
+            "this Idempotency-Key was used with a different request body",
+        ) from exc
+    location = {"Location": f"/api/v1/orders/{accepted.order_id}"}
+    if accepted.replayed:
+        async with ctx.db.read() as conn:
+            row = await OrderQueries(conn).get(accepted.order_id, who.subject)
+        assert row is not None
+        del row["timeline"]
+        return _json(order_json(row), 202, {**location, "Idempotent-Replayed": "true"})
+    log.info("order accepted", order_id=order.id, total=priced.total.amount)
+    return _json(new_order_json(order, datetime.now(UTC)), 202, location)
+
+
+@router.get("/{order_id}", response_model=OrderOut, responses={**PROBLEM_RESPONSES, **_NOT_FOUND})
+async def get_order(order_id: uuid.UUID, ctx: Context, who: CurrentIdentity) -> Response:
+    async with ctx.db.read() as conn:
+        row = await OrderQueries(conn).get(str(order_id), _owner_filter(who))
+    if row is None:
+        raise ProblemError(404, "Not found", f"no order {order_id}")
+    return _json(order_json(row))
+
+
+@router.get("", response_model=OrderPage, responses=PROBLEM_RESPONSES)
+async def list_orders(
+    ctx: Context,
+    who: CurrentIdentity,
+    status: OrderStatus | None = None,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+) -> Response:
+    after = decode_time_cursor(cursor) if cursor else None
+    async with ctx.db.read() as conn:
+        rows = await OrderQueries(conn).page(
+            _owner_filter(who), status.value if status else None, after, limit + 1
+        )
+    more = len(rows) > limit
+    rows = rows[:limit]
+    items = [order_json(r) for r in rows]
+    next_cursor = None
+    if more:
+        last = items[-1]
+        next_cursor = encode_cursor(last["created_at"].isoformat(), last["id"])
+    return _json({"items": items, "next_cursor": next_cursor})
+
+
+@router.post(
+    "/{order_id}/cancel",
+    status_code=202,
+    response_model=OrderOut,
+    responses={**PROBLEM_RESPONSES, **_NOT_FOUND, **_CONFLICT},
+    summary="Cancel an order before it ships (stock released, payment refunded)",
+)
+async def cancel_order(
+    order_id: uuid.UUID, ctx: Context, who: CurrentIdentity, body: CancelIn | None = None
+) -> Response:
+    oid = str(order_id)
+    reason = body.reason if body else CancelIn().reason
+    actor = f"{'admin' if who.is_admin else 'customer'}:{who.subject}"
+    async with ctx.db.write() as conn:
+        queries = OrderQueries(conn)
+        if await queries.get(oid, _owner_filter(who)) is None:
+            raise ProblemError(404, "Not found", f"no order {oid}")
+        try:
+            produced = await apply_event(
+                BatchContext(conn), m.CancellationRequested(oid, actor, reason), actor=actor
+            )
+        except OrderNotCancellableError as exc:
+            raise ProblemError(409, "Order cannot be cancelled", str(exc)) from exc
+        await SqlOutbox(conn).add([encode(msg) for msg in produced])
+        row = await queries.get(oid, None)
+    assert row is not None
+    log.info("order cancelled", order_id=oid, actor=actor)
+    return _json(order_json(row), 202)

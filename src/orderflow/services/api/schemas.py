@@ -1,0 +1,115 @@
+"""Request and response bodies of the order API."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+MAX_LINES = 100
+MAX_QUANTITY = 10_000
+
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class ItemIn(Strict):
+    sku: Annotated[
+        str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
+    ]
+    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+
+
+class AddressIn(Strict):
+    name: Text
+    line1: Text
+    line2: OptionalText = None
+    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    region: OptionalText = None
+    postal_code: Annotated[
+        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)
+    ]
+    country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
+        description="ISO 3166-1 alpha-2 code"
+    )
+
+
+class PaymentIn(Strict):
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+
+
+class OrderIn(Strict):
+    items: list[ItemIn] = Field(min_length=1, max_length=MAX_LINES)
+    shipping_address: AddressIn
+    payment: PaymentIn
+
+    @field_validator("items")
+    @classmethod
+    def _distinct_skus(cls, items: list[ItemIn]) -> list[ItemIn]:
+        skus = [i.sku for i in items]
+        duplicates = sorted({s for s in skus if skus.count(s) > 1})
+        if duplicates:
+            raise ValueError(f"duplicate sku: {', '.join(duplicates)} (sum the quantities instead)")
+        return items
+
+
+class MoneyOut(BaseModel):
+    amount: int = Field(description="integer minor units (cents)")
+    currency: str
+
+
+class LineOut(BaseModel):
+    sku: str
+    name: str
+    quantity: int
+    unit_price: MoneyOut
+    line_total: MoneyOut
+
+
+class TimelineEntryOut(BaseModel):
+    seq: int
+    type: str
+    status: str
+    previous_status: str | None
+    reason: str | None
+    actor: str
+    at: datetime
+
+
+class OrderOut(BaseModel):
+    id: str
+    status: str
+    status_reason: str | None
+    customer_id: str
+    lines: list[LineOut]
+    total: MoneyOut
+    shipping_address: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    timeline: list[TimelineEntryOut] | None = None
+
+
+class OrderPage(BaseModel):
+    items: list[OrderOut]
+    next_cursor: str | None
+
+
+class ProductOut(BaseModel):
+    sku: str
+    name: str
+    price: MoneyOut
+    available: int
+
+
+class ProductPage(BaseModel):
+    items: list[ProductOut]
+    next_cursor: str | None
+
+
+class CancelIn(Strict):
+    reason: Annotated[str, StringConstraints(max_length=500)] = "requested by customer"

@@ -1,0 +1,1 @@
+"""The inventory service: reservations against multi-warehouse stock."""

@@ -1,0 +1,1 @@
+"""The order service: owner of the saga."""

@@ -1,0 +1,1 @@
+"""The payment service: captures and refunds through the PaymentGateway port."""

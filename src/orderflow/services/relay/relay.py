@@ -1,0 +1,67 @@
+"""OutboxRelay: publishes committed outbox rows to the broker in batches, then deletes them.
+
+If the broker is down the rows stay and are published later; a crash between publish and delete
+publishes them again, which the broker's dedup by message id (and consumer idempotency) absorbs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import structlog
+
+from orderflow.adapters.db.engine import Database
+from orderflow.adapters.db.outbox import SqlOutbox
+from orderflow.ports.broker import Broker
+
+log = structlog.get_logger()
+
+
+class OutboxRelay:
+    def __init__(
+        self, db: Database, broker: Broker, *, batch_size: int = 500, poll_interval: float = 0.02
+    ) -> None:
+        self._db = db
+        self._broker = broker
+        self._batch_size = batch_size
+        self._poll = poll_interval
+        self._wakeup = asyncio.Event()
+
+    def wake(self) -> None:
+        """Called by writers in this process after a commit, so they need not wait for a poll."""
+        self._wakeup.set()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("relay started")
+        failures = 0
+        while not stop.is_set():
+            try:
+                published = await self.publish_batch()
+                failures = 0
+            except Exception as exc:
+                failures += 1
+                delay = min(5.0, 0.1 * 2**failures)
+                log.warning("relay publish failed; will retry", error=repr(exc), retry_in=delay)
+                await _sleep_or_stop(stop, delay)
+                continue
+            if published < self._batch_size:
+                self._wakeup.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), self._poll)
+        log.info("relay stopped")
+
+    async def publish_batch(self) -> int:
+        async with self._db.read() as conn:
+            rows = await SqlOutbox(conn).oldest(self._batch_size)
+        if not rows:
+            return 0
+        await self._broker.publish([row.message for row in rows])
+        async with self._db.write() as conn:
+            await SqlOutbox(conn).remove([row.id for row in rows])
+        return len(rows)
+
+
+async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), delay)

@@ -1,0 +1,1 @@
+"""Machinery every broker-driven service shares: the consumer loop and the outbox relay."""

@@ -1,0 +1,124 @@
+"""The consumer loop: fetch a batch, apply it in one transaction, settle it, wake the relay.
+
+Exactly-once effects on top of at-least-once delivery: a message's effects, the messages it causes
+(written to the outbox) and its id in processed_messages commit together, so a redelivered message
+is recognised and only acknowledged. Each message runs in a savepoint, so one failure does not undo
+its neighbours in the batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Sequence
+
+import structlog
+
+from orderflow.adapters.db.engine import Database
+from orderflow.adapters.db.outbox import SqlOutbox
+from orderflow.adapters.db.processed import SqlProcessedMessages
+from orderflow.domain.messages import Message, ProcessingFailed
+from orderflow.envelope import MalformedMessageError, decode, encode
+from orderflow.ports.broker import Ack, Broker, ConsumerSpec, DeadLetter, Delivery, Outcome, Retry
+from orderflow.services.runtime.backoff import retry_delay
+from orderflow.services.runtime.handler import BatchContext, Handler, PermanentError
+
+log = structlog.get_logger()
+
+
+class ConsumerRunner:
+    def __init__(
+        self,
+        handler: Handler,
+        spec: ConsumerSpec,
+        broker: Broker,
+        db: Database,
+        *,
+        retry_base: float = 0.2,
+        retry_cap: float = 30.0,
+        on_committed: Callable[[], None] = lambda: None,
+    ) -> None:
+        self.handler = handler
+        self.spec = spec
+        self._broker = broker
+        self._db = db
+        self._batch_size = spec.max_in_flight
+        self._retry = (retry_base, retry_cap)
+        self._on_committed = on_committed
+
+    async def run(self, stop: asyncio.Event) -> None:
+        consumer = await self._broker.consumer(self.spec)
+        log.info("consumer started", group=self.spec.group, topics=self.spec.topics)
+        try:
+            while not stop.is_set():
+                deliveries = await consumer.fetch(self._batch_size, 0.5)
+                if deliveries:
+                    await consumer.settle(await self.process(deliveries))
+                    self._on_committed()
+        finally:
+            await consumer.close()
+            log.info("consumer stopped", group=self.spec.group)
+
+    async def process(self, deliveries: Sequence[Delivery]) -> list[tuple[Delivery, Outcome]]:
+        outcomes: dict[int, Outcome] = {}
+        decoded: list[tuple[int, Delivery, Message]] = []
+        for i, delivery in enumerate(deliveries):
+            try:
+                decoded.append((i, delivery, decode(delivery.payload)))
+            except MalformedMessageError as exc:
+                log.error("malformed message", message_id=delivery.message_id, error=str(exc))
+                outcomes[i] = DeadLetter(str(exc))
+        called = await asyncio.gather(
+            *(self.handler.call_out(msg) for _, _, msg in decoded), return_exceptions=True
+        )
+        async with self._db.write() as conn:
+            ctx = BatchContext(conn)
+            processed = SqlProcessedMessages(conn, self.spec.group)
+            seen = await processed.seen([d.message_id for _, d, _ in decoded])
+            produced: list[Message] = []
+            done: list[str] = []
+            for (i, delivery, message), result in zip(decoded, called, strict=True):
+                with structlog.contextvars.bound_contextvars(
+                    order_id=message.order_id, message_type=type(message).__name__
+                ):
+                    if delivery.message_id in seen:
+                        log.info("duplicate delivery acknowledged", message_id=delivery.message_id)
+                        outcomes[i] = Ack()
+                        continue
+                    outcome = await self._apply(ctx, delivery, message, result, produced)
+                    outcomes[i] = outcome
+                    if isinstance(outcome, Ack):
+                        done.append(delivery.message_id)
+            await processed.mark(done)
+            await SqlOutbox(conn).add([encode(m) for m in produced])
+        return [(d, outcomes[i]) for i, d in enumerate(deliveries)]
+
+    async def _apply(
+        self,
+        ctx: BatchContext,
+        delivery: Delivery,
+        message: Message,
+        called: object,
+        produced: list[Message],
+    ) -> Outcome:
+        try:
+            if isinstance(called, BaseException):
+                raise called
+            async with ctx.conn.begin_nested():
+                out = await self.handler.apply(ctx, message, called)
+        except Exception as exc:
+            outcome = self._failure_outcome(delivery, exc)
+            if isinstance(outcome, DeadLetter):
+                log.error("dead-lettered", attempt=delivery.attempt, reason=outcome.reason)
+                produced.append(ProcessingFailed(message.order_id, self.spec.group, outcome.reason))
+            else:
+                log.warning("will retry", attempt=delivery.attempt, error=repr(exc))
+            return outcome
+        produced.extend(out)
+        log.debug("applied", produced=[type(m).__name__ for m in out])
+        return Ack()
+
+    def _failure_outcome(self, delivery: Delivery, exc: Exception) -> Outcome:
+        reason = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, PermanentError) or delivery.attempt >= self.spec.max_attempts:
+            return DeadLetter(reason)
+        return Retry(retry_delay(delivery.attempt, *self._retry))

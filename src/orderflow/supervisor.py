@@ -1,0 +1,89 @@
+"""The process supervisor behind `orderflow run`: starts each service as a child process,
+restarts one that dies, and on SIGINT/SIGTERM stops them all gracefully."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import structlog
+
+log = structlog.get_logger()
+
+
+@dataclass(frozen=True)
+class ChildSpec:
+    name: str
+    args: tuple[str, ...]  # arguments to `python -m orderflow`
+
+
+class Supervisor:
+    def __init__(
+        self, children: Sequence[ChildSpec], env: Mapping[str, str], stop_timeout: float = 30.0
+    ) -> None:
+        self._children = children
+        self._env = dict(env)
+        self._stop_timeout = stop_timeout
+        self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self.stopping = asyncio.Event()
+
+    async def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self.stopping.set)
+        for child in self._children:
+            await self._spawn(child)
+
+    async def _spawn(self, child: ChildSpec) -> None:
+        self._procs[child.name] = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "orderflow", *child.args, env=self._env
+        )
+        log.info("started", child=child.name, pid=self._procs[child.name].pid)
+
+    async def run_until_stopped(self) -> None:
+        """Restart children that exit on their own until asked to stop."""
+        restarts: dict[str, int] = {}
+        while not self.stopping.is_set():
+            waits = {asyncio.create_task(p.wait()): name for name, p in self._procs.items()}
+            stop_wait = asyncio.create_task(self.stopping.wait())
+            done, _ = await asyncio.wait([*waits, stop_wait], return_when=asyncio.FIRST_COMPLETED)
+            for task in [*waits, stop_wait]:
+                if task not in done:
+                    task.cancel()
+            if self.stopping.is_set():
+                break
+            for task in done:
+                name = waits.get(task)
+                if name is None:
+                    continue
+                code = self._procs[name].returncode
+                restarts[name] = restarts.get(name, 0) + 1
+                delay = min(10.0, 0.5 * 2 ** min(restarts[name], 5))
+                log.error("child exited; restarting", child=name, code=code, restart_in=delay)
+                await asyncio.sleep(delay)
+                spec = next(c for c in self._children if c.name == name)
+                await self._spawn(spec)
+        await self.stop()
+
+    async def stop(self) -> None:
+        for proc in self._procs.values():
+            if proc.returncode is None:
+                with contextlib.suppress(ProcessLookupError):
+                    proc.send_signal(signal.SIGTERM)
+        for name, proc in self._procs.items():
+            try:
+                await asyncio.wait_for(proc.wait(), self._stop_timeout)
+            except TimeoutError:
+                log.error("child did not stop in time; killing", child=name)
+                proc.kill()
+                await proc.wait()
+        log.info("all services stopped")
+
+
+def child_env(overrides: Mapping[str, str]) -> dict[str, str]:
+    return {**os.environ, **overrides}
