@@ -199,5 +199,31 @@ def seed(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     )
 
 
+@app.command()
+def audit(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
+    """Check every invariant of the order database; exit 1 if any is broken."""
+    from orderflow.adapters.db.audit import audit as run_audit
+    from orderflow.adapters.db.audit import status_counts
+    from orderflow.bootstrap import build_database
+
+    settings = _settings(data_dir=data_dir, database_url=database_url)
+
+    async def main() -> tuple[dict[str, list[str]], dict[str, int]]:
+        db = build_database(settings)
+        try:
+            async with db.read() as conn:
+                return await run_audit(conn), await status_counts(conn)
+        finally:
+            await db.dispose()
+
+    problems, counts = asyncio.run(main())
+    typer.echo("orders by status: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
+    for name, ids in problems.items():
+        typer.echo(f"VIOLATION {name}: {len(ids)} (e.g. {', '.join(ids[:5])})")
+    if problems:
+        raise typer.Exit(1)
+    typer.echo("all invariants hold")
+
+
 def main() -> None:
     app()

@@ -1,0 +1,132 @@
+"""The whole system as real processes (`orderflow run`) over real HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import subprocess
+import sys
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from orderflow.seed import PLENTY, SCARCE
+from tests.support.orders import Client, Planned, captures_per_order, mixed_orders, stock_levels
+from tests.support.system import System
+
+
+@pytest.fixture
+def system(tmp_path: Path) -> Iterator[System]:
+    sys_ = System(tmp_path / "data")
+    sys_.start()
+    yield sys_
+    if sys_.proc and sys_.proc.poll() is None:
+        sys_.stop()
+
+
+def audit(data_dir: Path) -> str:
+    result = subprocess.run(
+        [sys.executable, "-m", "orderflow", "audit", "--data-dir", str(data_dir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+async def test_300_concurrent_orders_reach_the_right_final_status(system: System) -> None:
+    planned = mixed_orders(300, random.Random(7))
+    # 20 of them are sent twice with one Idempotency-Key: they must create nothing new.
+    for i, p in enumerate(planned[:20]):
+        p.idempotency_key = f"key-{i}"
+    client = Client(system.url, system.signer())
+    try:
+        sends = [*planned, *planned[:20]]
+        responses = await asyncio.gather(*(client.place(p) for p in sends))
+        assert all(r.status_code == 202 for r in responses), [r.text for r in responses[:3]]
+        ids = [r.json()["id"] for r in responses]
+        assert ids[300:] == ids[:20], "a replayed key must answer with the same order"
+        replayed = [r.headers.get("Idempotent-Replayed") for r in responses]
+        assert Counter(replayed)["true"] == 20
+        owners = {oid: p.who for oid, p in zip(ids, sends, strict=True)}
+        final = await client.wait_settled(owners)
+    finally:
+        await client.aclose()
+
+    assert len(final) == 300
+    for oid, p in zip(ids[:300], planned, strict=True):
+        status = final[oid]["status"]
+        if p.expected is not None:
+            assert status == p.expected, (p.token, final[oid])
+        else:
+            assert status in {"confirmed", "rejected"}, final[oid]
+    scarce = [
+        final[oid]["status"]
+        for oid, p in zip(ids[:300], planned, strict=True)
+        if p.expected is None
+    ]
+    assert Counter(scarce)["confirmed"] == sum(SCARCE["LIMITED-TEE"].values())
+
+    # Stock adds up exactly: nothing is left reserved, and on hand fell by what was confirmed.
+    sold: Counter[str] = Counter()
+    for oid in set(ids):
+        if final[oid]["status"] == "confirmed":
+            for line in final[oid]["lines"]:  # type: ignore[attr-defined]
+                sold[line["sku"]] += line["quantity"]
+    for sku, (on_hand, reserved) in stock_levels(system.data_dir / "orderflow.db").items():
+        initial = sum(SCARCE[sku].values()) if sku in SCARCE else 2 * PLENTY
+        assert reserved == 0, sku
+        assert on_hand == initial - sold[sku], sku
+
+    # Exactly one charge per confirmed order, none for the others.
+    charges = captures_per_order(system.data_dir / "payment-simulator.db")
+    assert {oid for oid in set(ids) if final[oid]["status"] == "confirmed"} == set(charges)
+    assert set(charges.values()) == {1}
+    assert "all invariants hold" in audit(system.data_dir)
+
+
+async def test_kill_9_with_orders_in_flight_loses_and_doubles_nothing(tmp_path: Path) -> None:
+    system = System(tmp_path / "data")
+    system.start()
+    planned = mixed_orders(500, random.Random(11))
+    client = Client(system.url, system.signer(), concurrency=64)
+    accepted: dict[str, Planned] = {}
+    half_accepted = asyncio.Event()
+
+    async def place(p: Planned) -> None:
+        try:
+            response = await client.place(p)
+        except Exception:
+            return  # cut off by the kill: never acknowledged, so nothing was promised
+        if response.status_code == 202:
+            accepted[response.json()["id"]] = p
+            if len(accepted) >= 250:
+                half_accepted.set()
+
+    try:
+        submitting = asyncio.gather(*(place(p) for p in planned))
+        await half_accepted.wait()
+        system.kill()  # mid-submission and mid-processing
+        await submitting
+        killed_with = len(accepted)
+        system.start()
+        final = await client.wait_settled({oid: p.who for oid, p in accepted.items()})
+    finally:
+        await client.aclose()
+        if system.proc and system.proc.poll() is None:
+            system.stop()
+
+    assert killed_with >= 250
+    for oid, p in accepted.items():
+        if p.expected is not None:
+            assert final[oid]["status"] == p.expected, final[oid]
+        timeline = final[oid]["timeline"]
+        entered = [e["status"] for e in timeline if e["status"] != e["previous_status"]]  # type: ignore[union-attr]
+        assert entered.count(final[oid]["status"]) == 1, timeline
+    charges = captures_per_order(system.data_dir / "payment-simulator.db")
+    assert set(charges.values()) <= {1}, "nobody is charged twice"
+    assert {oid for oid in accepted if final[oid]["status"] == "confirmed"} == set(charges)
+    assert "all invariants hold" in audit(system.data_dir)
