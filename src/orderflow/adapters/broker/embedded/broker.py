@@ -1,0 +1,144 @@
+"""The embedded broker: durable topics and consumer groups in one SQLite file.
+
+The default engine: no server to run, yet it keeps the whole Broker contract, also between OS
+processes on one machine that open the same file (each process has its own connection; SQLite's
+write lock and `busy_timeout` serialise them). All SQLite work happens on one dedicated thread
+per broker, so the event loop never blocks on disk; each publish, fetch and settle is one
+transaction, so batches pay for one commit (one fsync with synchronous=FULL).
+
+URL: `embedded:///absolute/path/broker.db`, optionally `?synchronous=normal` (faster commits;
+survives kill -9 of any process, but the last commits may be lost on power loss).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import functools
+import sqlite3
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
+from urllib.parse import parse_qs, urlsplit
+
+from orderflow.adapters.broker.embedded import store
+from orderflow.adapters.broker.embedded.consumer import EmbeddedConsumer
+from orderflow.adapters.broker.embedded.schema import Synchronous, open_database
+from orderflow.ports.broker import ConsumerSpec, DeadLetterRecord, OutgoingMessage
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+DEDUP_WINDOW = 600.0  # seconds a message id is remembered
+_PRUNE_EVERY = 60.0
+
+
+class EmbeddedBroker:
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        synchronous: Synchronous = "FULL",
+        dedup_window: float = DEDUP_WINDOW,
+    ) -> None:
+        self.path = Path(path)
+        self._synchronous: Synchronous = synchronous
+        self._dedup_window = dedup_window
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._consumers: set[EmbeddedConsumer] = set()
+        self._last_prune = 0.0
+        self.activity = asyncio.Event()
+
+    @classmethod
+    def from_url(cls, url: str) -> EmbeddedBroker:
+        parts = urlsplit(url)
+        if parts.scheme != "embedded" or parts.netloc or not parts.path.startswith("/"):
+            raise ValueError(f"expected embedded:///absolute/path/broker.db, got {url!r}")
+        sync = parse_qs(parts.query).get("synchronous", ["full"])[-1].upper()
+        if sync not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be full or normal, got {sync.lower()!r}")
+        # Settings builds f"embedded:///{absolute}", i.e. four slashes; both spellings work.
+        return cls("/" + parts.path.lstrip("/"), synchronous="FULL" if sync == "FULL" else "NORMAL")
+
+    async def connect(self) -> None:
+        if self._executor is not None:
+            return
+        self._executor = concurrent.futures.ThreadPoolExecutor(1, "embedded-broker")
+        loop = asyncio.get_running_loop()
+        opener = functools.partial(open_database, self.path, self._synchronous)
+        self._conn = await loop.run_in_executor(self._executor, opener)
+
+    async def close(self) -> None:
+        if self._executor is None:
+            return
+        for consumer in list(self._consumers):
+            await consumer.close()
+        conn, executor = self._conn, self._executor
+        self._conn, self._executor = None, None
+        if conn is not None:
+            await asyncio.get_running_loop().run_in_executor(executor, conn.close)
+        executor.shutdown(wait=True)  # idle by now: the close above was its last job
+
+    async def declare(self, spec: ConsumerSpec) -> None:
+        await self.run(store.declare, spec.group, spec.topics)
+
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        if not messages:
+            return
+        now = time.time()
+        prune = now - self._last_prune > _PRUNE_EVERY
+        created = await self.run(store.publish, messages, now, self._dedup_window, prune)
+        if prune:
+            self._last_prune = now
+        if created:
+            self.notify()
+
+    async def consumer(self, spec: ConsumerSpec) -> EmbeddedConsumer:
+        await self.declare(spec)
+        consumer = EmbeddedConsumer(self, spec)
+        self._consumers.add(consumer)
+        return consumer
+
+    async def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetterRecord]:
+        return await self.run(store.dead_letters, group, limit)
+
+    async def ping(self) -> None:
+        await self.run(lambda conn: conn.execute("SELECT 1").fetchone())
+
+    # Engine-internal API used by EmbeddedConsumer.
+
+    async def run(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> T:
+        """Run `fn(connection, ...)` on the broker thread."""
+        executor, conn = self._open()
+        call = functools.partial(fn, conn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(executor, call)
+
+    def submit(
+        self,
+        fn: Callable[Concatenate[sqlite3.Connection, P], T],
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> None:
+        """Run `fn(connection, ...)` on the broker thread without waiting (best effort)."""
+        if self._executor is not None and self._conn is not None:
+            self._executor.submit(fn, self._conn, *args, **kwargs)
+
+    def notify(self) -> None:
+        """Wake every fetch of this process waiting for new work."""
+        self.activity.set()
+        self.activity = asyncio.Event()
+
+    def forget(self, consumer: EmbeddedConsumer) -> None:
+        self._consumers.discard(consumer)
+
+    def _open(self) -> tuple[concurrent.futures.ThreadPoolExecutor, sqlite3.Connection]:
+        if self._executor is None or self._conn is None:
+            raise RuntimeError("EmbeddedBroker is not connected (call connect() first)")
+        return self._executor, self._conn

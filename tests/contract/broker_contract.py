@@ -1,0 +1,355 @@
+"""The Broker contract: every engine runs these same tests.
+
+An engine's test module subclasses `BrokerContract` and provides the `make_broker` fixture (see
+`BrokerFactory`), overriding the timing knobs below if the engine needs more slack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Sequence
+from typing import Protocol
+
+import pytest
+
+from orderflow.ports.broker import (
+    Ack,
+    Broker,
+    Consumer,
+    ConsumerSpec,
+    DeadLetter,
+    DeadLetterRecord,
+    Delivery,
+    Outcome,
+    OutgoingMessage,
+    Retry,
+)
+
+TOPIC = "orders.placed"
+
+
+class BrokerFactory(Protocol):
+    async def __call__(self, name: str = "main") -> Broker:
+        """A connected broker on storage private to the running test.
+
+        Calling it again with the same name gives another connection to the same storage (a
+        restart, or another member process); the fixture closes every broker it made.
+        """
+        ...
+
+
+def message(i: int, key: str | None = None, topic: str = TOPIC) -> OutgoingMessage:
+    return OutgoingMessage(
+        topic=topic,
+        key=key if key is not None else f"order-{i}",
+        message_id=f"msg-{i}",
+        payload=f'{{"n": {i}}}'.encode(),
+        headers={"content-type": "application/json", "n": str(i)},
+    )
+
+
+async def settle_all(consumer: Consumer, deliveries: Sequence[Delivery], outcome: Outcome) -> None:
+    await consumer.settle([(d, outcome) for d in deliveries])
+
+
+class BrokerContract:
+    ack_wait = 1.0  # the short ack_wait the tests configure
+    retry_delay = 0.6  # the Retry delay the tests ask for
+    grace = 2.0  # extra seconds an engine may take to redeliver or dead-letter
+    quiet = 0.3  # how long to wait when checking that nothing is delivered
+
+    @pytest.fixture
+    async def make_broker(self) -> BrokerFactory:
+        pytest.fail("an engine's test class must provide the make_broker fixture")
+
+    def spec(self, group: str = "workers", **overrides: float | int) -> ConsumerSpec:
+        fields: dict[str, float | int] = {"ack_wait": self.ack_wait} | overrides
+        return ConsumerSpec(group=group, topics=(TOPIC,), **fields)  # type: ignore[arg-type]
+
+    async def fetch_until(
+        self, consumer: Consumer, count: int, within: float, batch: int = 100
+    ) -> list[Delivery]:
+        """Fetch (without settling) until `count` deliveries arrived or `within` seconds passed."""
+        got: list[Delivery] = []
+        deadline = time.monotonic() + within
+        while len(got) < count and (left := deadline - time.monotonic()) > 0:
+            got += await consumer.fetch(min(batch, count - len(got)), timeout=left)
+        return got
+
+    async def drain(self, consumer: Consumer, count: int) -> list[Delivery]:
+        """Fetch and ack until `count` arrived, then make sure nothing more comes."""
+        got: list[Delivery] = []
+        deadline = time.monotonic() + self.grace + 5
+        while len(got) < count and (left := deadline - time.monotonic()) > 0:
+            batch = await consumer.fetch(100, timeout=left)
+            await settle_all(consumer, batch, Ack())
+            got += batch
+        extra = await consumer.fetch(100, timeout=self.quiet)
+        assert extra == [], f"unexpected extra deliveries {[d.message_id for d in extra]}"
+        return got
+
+    async def test_publish_then_fetch_and_ack(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec())
+        await broker.publish([message(1), message(2, key="order-1")])
+
+        got = await self.drain(consumer, 2)
+
+        assert [(d.topic, d.key, d.message_id, d.payload, d.attempt) for d in got] == [
+            (TOPIC, "order-1", "msg-1", b'{"n": 1}', 1),
+            (TOPIC, "order-1", "msg-2", b'{"n": 2}', 1),
+        ]
+        assert dict(got[0].headers) == {"content-type": "application/json", "n": "1"}
+
+    async def test_acked_messages_are_not_redelivered(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec())
+        await broker.publish([message(i) for i in range(3)])
+        got = await self.fetch_until(consumer, 3, within=self.grace)
+        await settle_all(consumer, got, Ack())
+
+        again = await consumer.fetch(10, timeout=self.ack_wait + self.quiet)
+
+        assert len(got) == 3
+        assert again == []
+
+    async def test_every_group_gets_every_message(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker()
+        billing = await broker.consumer(self.spec("billing"))
+        shipping = await broker.consumer(self.spec("shipping"))
+        await broker.publish([message(i) for i in range(5)])
+
+        billed = await self.drain(billing, 5)
+        shipped = await self.drain(shipping, 5)
+
+        expected = {f"msg-{i}" for i in range(5)}
+        assert {d.message_id for d in billed} == expected
+        assert {d.message_id for d in shipped} == expected
+
+    async def test_members_of_a_group_share_the_work(self, make_broker: BrokerFactory) -> None:
+        first = await (await make_broker()).consumer(self.spec(max_in_flight=10))
+        second = await (await make_broker()).consumer(self.spec(max_in_flight=10))
+        publisher = await make_broker()
+        await publisher.publish([message(i) for i in range(40)])
+
+        seen: list[str] = []
+        per_member = [0, 0]
+        deadline = time.monotonic() + self.grace + 5
+        while len(seen) < 40 and time.monotonic() < deadline:
+            # Both members hold their batches unsettled at once: the batches must not overlap.
+            one = await first.fetch(10, timeout=self.quiet)
+            two = await second.fetch(10, timeout=self.quiet)
+            assert not {d.message_id for d in one} & {d.message_id for d in two}
+            per_member[0] += len(one)
+            per_member[1] += len(two)
+            seen += [d.message_id for d in one + two]
+            await settle_all(first, one, Ack())
+            await settle_all(second, two, Ack())
+
+        assert sorted(seen) == sorted(f"msg-{i}" for i in range(40))
+        assert all(per_member), per_member
+
+    async def test_unsettled_delivery_is_redelivered_after_ack_wait(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = await make_broker()
+        crashed = await broker.consumer(self.spec())
+        survivor = await broker.consumer(self.spec())
+        await broker.publish([message(1)])
+        [first] = await self.fetch_until(crashed, 1, within=self.grace)
+
+        early = await survivor.fetch(10, timeout=self.quiet)
+        [again] = await self.fetch_until(survivor, 1, within=self.ack_wait + self.grace)
+        await settle_all(survivor, [again], Ack())
+        await settle_all(crashed, [first], Ack())  # too late: must be harmless
+
+        assert early == []
+        assert (first.attempt, again.attempt) == (1, 2)
+        assert again.message_id == first.message_id
+        assert await survivor.fetch(10, timeout=self.quiet) == []
+
+    async def test_retry_is_delivered_after_its_delay(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec())
+        await broker.publish([message(1)])
+        [first] = await self.fetch_until(consumer, 1, within=self.grace)
+        await consumer.settle([(first, Retry(self.retry_delay))])
+        retried_at = time.monotonic()
+
+        early = await consumer.fetch(10, timeout=self.retry_delay / 2)
+        [again] = await self.fetch_until(consumer, 1, within=self.retry_delay + self.grace)
+
+        assert early == []
+        assert time.monotonic() - retried_at >= self.retry_delay * 0.9
+        assert (again.message_id, again.attempt) == ("msg-1", 2)
+
+    async def test_retries_end_in_dead_letters(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec(max_attempts=3))
+        await broker.publish([message(1)])
+
+        attempts = []
+        for _ in range(3):
+            [delivery] = await self.fetch_until(consumer, 1, within=self.grace)
+            attempts.append(delivery.attempt)
+            await consumer.settle([(delivery, Retry(0.0))])
+
+        assert attempts == [1, 2, 3]
+        assert await consumer.fetch(10, timeout=self.quiet) == []
+        [dead] = await self.wait_for_dead_letters(broker, consumer, "workers")
+        assert (dead.group, dead.topic, dead.message_id, dead.payload) == (
+            "workers",
+            TOPIC,
+            "msg-1",
+            b'{"n": 1}',
+        )
+        assert dead.attempts == 3
+        assert dead.reason
+
+    async def test_expired_leases_end_in_dead_letters(self, make_broker: BrokerFactory) -> None:
+        # A message that crashes its consumer every time must not crash-loop forever.
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec(max_attempts=2))
+        await broker.publish([message(1)])
+
+        [first] = await self.fetch_until(consumer, 1, within=self.grace)
+        [second] = await self.fetch_until(consumer, 1, within=self.ack_wait + self.grace)
+        [dead] = await self.wait_for_dead_letters(broker, consumer, "workers")
+
+        assert (first.attempt, second.attempt) == (1, 2)
+        assert (dead.message_id, dead.attempts) == ("msg-1", 2)
+        assert dead.reason
+
+    async def test_dead_letter_outcome(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec())
+        await broker.publish([message(1), message(2)])
+        got = await self.fetch_until(consumer, 2, within=self.grace)
+        by_id = {d.message_id: d for d in got}
+
+        await consumer.settle(
+            [(by_id["msg-1"], DeadLetter("unknown sku")), (by_id["msg-2"], Ack())]
+        )
+
+        [dead] = await self.wait_for_dead_letters(broker, consumer, "workers")
+        assert (dead.message_id, dead.attempts, dead.reason) == ("msg-1", 1, "unknown sku")
+        assert await consumer.fetch(10, timeout=self.quiet) == []
+        assert await broker.dead_letters("some-other-group") == []
+
+    async def wait_for_dead_letters(
+        self, broker: Broker, consumer: Consumer, group: str
+    ) -> list[DeadLetterRecord]:
+        """Dead letters may appear lazily (e.g. on the next fetch); nothing may be delivered."""
+        deadline = time.monotonic() + self.ack_wait + self.grace
+        while True:
+            dead = await broker.dead_letters(group)
+            if dead or time.monotonic() > deadline:
+                return list(dead)
+            assert await consumer.fetch(10, timeout=0.1) == []
+
+    async def test_publish_drops_repeated_message_ids(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec())
+        replay = OutgoingMessage(TOPIC, "order-1", "msg-1", b"replayed")
+        await broker.publish([message(1), replay, message(2)])
+        await broker.publish([replay])
+
+        got = await self.drain(consumer, 2)
+
+        assert [(d.message_id, d.payload) for d in got] == [
+            ("msg-1", b'{"n": 1}'),
+            ("msg-2", b'{"n": 2}'),
+        ]
+
+    async def test_each_key_is_processed_in_publish_order(self, make_broker: BrokerFactory) -> None:
+        keys = [f"order-{k}" for k in range(5)]
+        published = [message(i, key=keys[i % len(keys)]) for i in range(60)]
+        brokers = [await make_broker(), await make_broker()]
+        members = [await brokers[i % 2].consumer(self.spec(max_attempts=10)) for i in range(3)]
+        for start in range(0, len(published), 7):
+            await brokers[0].publish(published[start : start + 7])
+
+        unsettled_keys: set[str] = set()
+        done: dict[str, list[str]] = {key: [] for key in keys}
+        rng = random.Random(7)
+
+        async def work(member: Consumer) -> None:
+            deadline = time.monotonic() + self.grace + 10
+            while sum(map(len, done.values())) < len(published) and time.monotonic() < deadline:
+                for delivery in await member.fetch(3, timeout=0.1):
+                    assert delivery.key not in unsettled_keys, "a key's next message came early"
+                    unsettled_keys.add(delivery.key)
+                    await asyncio.sleep(rng.random() / 200)
+                    retry = delivery.attempt == 1 and rng.random() < 0.2
+                    # Released before settling: after settle the engine may hand out the next.
+                    unsettled_keys.discard(delivery.key)
+                    await member.settle([(delivery, Retry(0.0) if retry else Ack())])
+                    if not retry:
+                        done[delivery.key].append(delivery.message_id)
+
+        await asyncio.gather(*(work(member) for member in members))
+
+        for key in keys:
+            assert done[key] == [m.message_id for m in published if m.key == key], key
+
+    async def test_key_waits_while_its_head_waits_for_retry(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec())
+        await broker.publish([message(1, "order-a"), message(2, "order-a"), message(3, "order-b")])
+
+        heads = await self.fetch_until(consumer, 2, within=self.grace)
+        assert sorted(d.message_id for d in heads) == ["msg-1", "msg-3"]
+        by_id = {d.message_id: d for d in heads}
+        await consumer.settle([(by_id["msg-1"], Retry(self.retry_delay)), (by_id["msg-3"], Ack())])
+
+        blocked = await consumer.fetch(10, timeout=self.retry_delay / 2)
+        [retried] = await self.fetch_until(consumer, 1, within=self.retry_delay + self.grace)
+        await settle_all(consumer, [retried], Ack())
+        [after] = await self.fetch_until(consumer, 1, within=self.grace)
+
+        assert blocked == []
+        assert (retried.message_id, retried.attempt) == ("msg-1", 2)
+        assert after.message_id == "msg-2"
+
+    async def test_fetch_respects_max_in_flight(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec(max_in_flight=3, ack_wait=30.0))
+        await broker.publish([message(i) for i in range(8)])
+
+        held = await self.fetch_until(consumer, 8, within=self.quiet * 2)
+        assert len(held) == 3
+        await settle_all(consumer, held[:1], Ack())
+        more = await self.fetch_until(consumer, 8, within=self.quiet * 2)
+
+        assert len(more) == 1
+        assert not {d.message_id for d in more} & {d.message_id for d in held}
+
+    async def test_messages_survive_a_restart(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker("storage")
+        await broker.declare(self.spec())
+        await broker.publish([message(i) for i in range(3)])
+        await broker.close()
+
+        restarted = await make_broker("storage")
+        got = await self.drain(await restarted.consumer(self.spec()), 3)
+
+        assert sorted(d.message_id for d in got) == ["msg-0", "msg-1", "msg-2"]
+
+    async def test_unsettled_deliveries_survive_a_restart(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker("storage")
+        consumer = await broker.consumer(self.spec())
+        await broker.publish([message(i) for i in range(3)])
+        held = await self.fetch_until(consumer, 3, within=self.grace)
+        await broker.close()  # without settling: the process stopped mid-work
+
+        restarted = await make_broker("storage")
+        again = await self.fetch_until(
+            await restarted.consumer(self.spec()), 3, within=self.ack_wait + self.grace
+        )
+
+        assert len(held) == 3
+        assert sorted(d.message_id for d in again) == ["msg-0", "msg-1", "msg-2"]
