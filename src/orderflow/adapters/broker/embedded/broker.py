@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import functools
 import sqlite3
 import time
@@ -32,6 +33,8 @@ T = TypeVar("T")
 
 DEDUP_WINDOW = 600.0  # seconds a message id is remembered
 _PRUNE_EVERY = 60.0
+# While a fetch waits, how often to ask SQLite whether another process committed something.
+_WATCH_EVERY = 0.005
 
 
 class EmbeddedBroker:
@@ -50,6 +53,8 @@ class EmbeddedBroker:
         self._consumers: set[EmbeddedConsumer] = set()
         self._last_prune = 0.0
         self.activity = asyncio.Event()
+        self.waiting = 0  # fetches currently waiting for work
+        self._watcher: asyncio.Task[None] | None = None
 
     @classmethod
     def from_url(cls, url: str) -> EmbeddedBroker:
@@ -69,10 +74,15 @@ class EmbeddedBroker:
         loop = asyncio.get_running_loop()
         opener = functools.partial(open_database, self.path, self._synchronous)
         self._conn = await loop.run_in_executor(self._executor, opener)
+        self._watcher = asyncio.create_task(self._watch_other_processes())
 
     async def close(self) -> None:
         if self._executor is None:
             return
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
         for consumer in list(self._consumers):
             await consumer.close()
         conn, executor = self._conn, self._executor
@@ -138,7 +148,25 @@ class EmbeddedBroker:
     def forget(self, consumer: EmbeddedConsumer) -> None:
         self._consumers.discard(consumer)
 
+    async def _watch_other_processes(self) -> None:
+        # data_version changes when another connection (another process) commits: a cheap
+        # lock-free check that spares waiting fetches from polling the queue itself that often.
+        seen = None
+        while True:
+            await asyncio.sleep(_WATCH_EVERY)
+            if not self.waiting:
+                continue
+            version = await self.run(_data_version)
+            if seen is not None and version != seen:
+                self.notify()
+            seen = version
+
     def _open(self) -> tuple[concurrent.futures.ThreadPoolExecutor, sqlite3.Connection]:
         if self._executor is None or self._conn is None:
             raise RuntimeError("EmbeddedBroker is not connected (call connect() first)")
         return self._executor, self._conn
+
+
+def _data_version(conn: sqlite3.Connection) -> int:
+    row = conn.execute("PRAGMA data_version").fetchone()
+    return int(row[0])

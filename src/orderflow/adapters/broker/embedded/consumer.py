@@ -17,8 +17,9 @@ from orderflow.ports.broker import ConsumerSpec, Delivery, Outcome
 if TYPE_CHECKING:
     from orderflow.adapters.broker.embedded.broker import EmbeddedBroker
 
-# Polling picks up other processes' publishes and expired leases: fast while messages keep
-# coming, backing off to a cheap idle rate. Publishes in this process wake fetch at once.
+# Publishes and settles in this process wake a waiting fetch at once, and the broker's watcher
+# wakes it when another process commits. Polling is left with what no commit signals (expired
+# leases, retry delays running out): fast while messages keep coming, backing off when idle.
 MIN_POLL = 0.002
 MAX_POLL = 0.05
 
@@ -51,11 +52,14 @@ class EmbeddedConsumer:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []
+            self._broker.waiting += 1
             try:
                 await asyncio.wait_for(activity.wait(), min(interval, remaining))
                 interval = MIN_POLL
             except TimeoutError:
                 interval = min(interval * 2, MAX_POLL)
+            finally:
+                self._broker.waiting -= 1
 
     async def settle(self, outcomes: Sequence[tuple[Delivery, Outcome]]) -> None:
         if not outcomes:
