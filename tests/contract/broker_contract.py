@@ -64,9 +64,21 @@ class BrokerContract:
     async def make_broker(self) -> BrokerFactory:
         pytest.fail("an engine's test class must provide the make_broker fixture")
 
-    def spec(self, group: str = "workers", **overrides: float | int) -> ConsumerSpec:
-        fields: dict[str, float | int] = {"ack_wait": self.ack_wait} | overrides
-        return ConsumerSpec(group=group, topics=(TOPIC,), **fields)  # type: ignore[arg-type]
+    def spec(
+        self,
+        group: str = "workers",
+        *,
+        max_in_flight: int = 256,
+        max_attempts: int = 5,
+        ack_wait: float | None = None,
+    ) -> ConsumerSpec:
+        return ConsumerSpec(
+            group=group,
+            topics=(TOPIC,),
+            max_in_flight=max_in_flight,
+            max_attempts=max_attempts,
+            ack_wait=self.ack_wait if ack_wait is None else ack_wait,
+        )
 
     async def fetch_until(
         self, consumer: Consumer, count: int, within: float, batch: int = 100

@@ -17,7 +17,7 @@ import pytest
 from orderflow.adapters.broker import broker_from_url
 from orderflow.adapters.broker.embedded import EmbeddedBroker
 from orderflow.config import Settings
-from orderflow.ports.broker import Ack, Broker, ConsumerSpec
+from orderflow.ports.broker import Ack, Broker, ConsumerSpec, Delivery
 from tests.contract.broker_contract import TOPIC, BrokerContract, BrokerFactory, message
 
 
@@ -186,7 +186,7 @@ async def test_leases_of_a_killed_process_go_to_another_member(tmp_path: Path) -
 
         survivor = await broker.consumer(spec)
         early = await survivor.fetch(100, timeout=0.2)
-        again = []
+        again: list[Delivery] = []
         deadline = time.monotonic() + 5.0
         while len(again) < 20 and time.monotonic() < deadline:
             again += await survivor.fetch(100, timeout=0.5)

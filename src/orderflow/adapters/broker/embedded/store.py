@@ -83,12 +83,8 @@ def publish(
                     )
                 ]
                 groups_of[message.topic] = groups
-            headers = orjson.dumps(dict(message.headers))
-            for grp in groups:
-                rows.append(
-                    (grp, message.topic, message.key, message.message_id, message.payload,
-                     headers, now)
-                )  # fmt: skip
+            m, headers = message, orjson.dumps(dict(message.headers))
+            rows += [(g, m.topic, m.key, m.message_id, m.payload, headers, now) for g in groups]
         conn.executemany(
             "INSERT INTO deliveries (grp, topic, key, message_id, payload, headers, available_at)"
             " VALUES (?, ?, ?, ?, ?, ?, ?)",
