@@ -1,0 +1,216 @@
+"""The NATS JetStream engine of the Broker port (nats-py, nats-server 2.9 or newer).
+
+Layout and ordering: see `topology`. Durability: file storage; `publish` returns after the
+server's PubAck for every message (published concurrently, acks gathered). Dedup: the
+`Nats-Msg-Id` header within the stream's duplicate window. Dead letters: republished to the
+prefix's DLQ stream with the reason, then the original is terminated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from typing import Any
+
+import nats
+from nats.errors import Error as NatsError
+from nats.js import api
+from nats.js.errors import NotFoundError
+
+from orderflow.adapters.broker.nats import topology as names
+from orderflow.adapters.broker.nats.consumer import NatsConsumer
+from orderflow.adapters.broker.nats.topology import Topology
+from orderflow.ports.broker import ConsumerSpec, DeadLetterRecord, OutgoingMessage
+
+PUBLISH_TIMEOUT = 5.0
+PUBLISH_CHUNK = 512  # publishes in flight at once: enough to fill the pipe, bounded memory
+
+
+class NatsBroker:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        *,
+        partitions: int = names.DEFAULT_PARTITIONS,
+        dedup_window: float = 120.0,
+    ) -> None:
+        self.url = url
+        self.topology = Topology(prefix, partitions)
+        self._dedup_window = dedup_window
+        self._nc: Any = None
+        self._js: Any = None
+        self._consumers: list[NatsConsumer] = []
+        self._declared: set[tuple[str, tuple[str, ...]]] = set()
+
+    @property
+    def client(self) -> Any:
+        if self._nc is None:
+            raise RuntimeError("NatsBroker is not connected (call connect() first)")
+        return self._nc
+
+    async def connect(self) -> None:
+        try:
+            # Reconnect forever: a broker restart must not end the service.
+            self._nc = await nats.connect(
+                self.url,
+                allow_reconnect=True,
+                max_reconnect_attempts=-1,
+                reconnect_time_wait=0.5,
+                connect_timeout=2,
+            )
+        except (OSError, NatsError) as exc:
+            raise ConnectionError(f"cannot reach NATS at {self.url}: {exc}") from exc
+        self._js = self._nc.jetstream(timeout=PUBLISH_TIMEOUT)
+        await self._ensure_streams()
+
+    async def _ensure_streams(self) -> None:
+        topo = self.topology
+        await self._ensure_stream(
+            api.StreamConfig(
+                name=topo.stream,
+                subjects=[topo.stream_subjects],
+                storage=api.StorageType.FILE,
+                # Kept until every group whose consumer matches has acked it.
+                retention=api.RetentionPolicy.INTEREST,
+                duplicate_window=self._dedup_window,
+            )
+        )
+        await self._ensure_stream(
+            api.StreamConfig(
+                name=topo.dlq_stream,
+                subjects=[topo.dlq_subjects],
+                storage=api.StorageType.FILE,
+                retention=api.RetentionPolicy.LIMITS,
+                duplicate_window=self._dedup_window,
+            )
+        )
+
+    async def _ensure_stream(self, config: api.StreamConfig) -> None:
+        try:
+            await self._js.stream_info(config.name)
+        except NotFoundError:
+            await self._js.add_stream(config)
+
+    async def close(self) -> None:
+        for consumer in self._consumers:
+            await consumer.close()
+        self._consumers.clear()
+        if self._nc is not None:
+            with contextlib.suppress(Exception):
+                await self._nc.drain()
+            self._nc = None
+
+    async def ping(self) -> None:
+        if self._nc is None or not self._nc.is_connected:
+            raise ConnectionError(f"not connected to NATS at {self.url}")
+        try:
+            await self._nc.flush(timeout=2)
+        except (OSError, NatsError, TimeoutError) as exc:
+            raise ConnectionError(f"NATS at {self.url} does not answer: {exc}") from exc
+
+    async def declare(self, spec: ConsumerSpec) -> None:
+        signature = (spec.group, spec.topics)
+        if signature in self._declared:
+            return
+        topo = self.topology
+        configs = [
+            api.ConsumerConfig(
+                durable_name=topo.durable(spec.group, topic, n),
+                filter_subject=topo.partition_subject(topic, n),
+                deliver_policy=api.DeliverPolicy.NEW,
+                ack_policy=api.AckPolicy.EXPLICIT,
+                ack_wait=spec.ack_wait,
+                # Attempts are counted and dead-lettered by the adapter (it needs the reason).
+                max_deliver=-1,
+                # One unsettled message per partition: per-key order across all members.
+                max_ack_pending=1,
+            )
+            for topic in spec.topics
+            for n in range(topo.partitions)
+        ]
+        await asyncio.gather(*(self._js.add_consumer(topo.stream, c) for c in configs))
+        self._declared.add(signature)
+
+    async def consumer(self, spec: ConsumerSpec) -> NatsConsumer:
+        await self.declare(spec)
+        member = NatsConsumer(self, spec)
+        await member.start()
+        self._consumers.append(member)
+        return member
+
+    async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
+        if not messages:
+            return
+        # While reconnecting nats-py would buffer the publish; fail instead so the caller's
+        # outbox keeps the message.
+        if self._nc is None or not self._nc.is_connected:
+            raise ConnectionError(f"not connected to NATS at {self.url}; nothing was published")
+        try:
+            for start in range(0, len(messages), PUBLISH_CHUNK):
+                chunk = messages[start : start + PUBLISH_CHUNK]
+                await asyncio.gather(*(self._publish_one(m) for m in chunk))
+        except (OSError, NatsError, TimeoutError) as exc:
+            raise ConnectionError(f"publish to NATS at {self.url} failed: {exc}") from exc
+
+    async def _publish_one(self, message: OutgoingMessage) -> None:
+        headers = {
+            **message.headers,
+            names.KEY: message.key,
+            names.MESSAGE_ID: message.message_id,
+            # Per topic, like the embedded engine: one id on two topics is two messages.
+            names.NATS_MSG_ID: f"{message.topic}:{message.message_id}",
+        }
+        await self._js.publish(
+            self.topology.subject(message.topic, message.key),
+            message.payload,
+            headers=headers,
+        )
+
+    async def bury(self, group: str, topic: str, msg: Any, reason: str, attempts: int) -> None:
+        """Copy a delivery into the group's dead letters (idempotently: once per stream seq)."""
+        headers = {
+            **(msg.headers or {}),
+            names.GROUP: group,
+            names.TOPIC: topic,
+            names.REASON: reason,
+            names.ATTEMPTS: str(attempts),
+            names.NATS_MSG_ID: f"{group}:{msg.metadata.sequence.stream}",
+        }
+        await self._js.publish(self.topology.dlq_subject(group), msg.data, headers=headers)
+
+    async def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetterRecord]:
+        topo = self.topology
+        subject = topo.dlq_subject(group)
+        records: list[DeadLetterRecord] = []
+        seq = 1
+        while len(records) < limit:
+            try:
+                raw = await self._js.get_msg(topo.dlq_stream, seq=seq, subject=subject, next=True)
+            except NotFoundError:
+                break
+            headers = raw.headers or {}
+            if headers.get(names.GROUP) == group:
+                records.append(
+                    DeadLetterRecord(
+                        group=group,
+                        topic=headers.get(names.TOPIC, ""),
+                        key=headers.get(names.KEY, ""),
+                        message_id=headers.get(names.MESSAGE_ID, ""),
+                        payload=raw.data or b"",
+                        attempts=int(headers.get(names.ATTEMPTS, "0")),
+                        reason=headers.get(names.REASON, ""),
+                    )
+                )
+            seq = raw.seq + 1
+        return records
+
+    async def destroy(self) -> None:
+        """Delete this prefix's streams (and with them every consumer): for tests and teardown."""
+        for stream in (self.topology.stream, self.topology.dlq_stream):
+            with contextlib.suppress(NotFoundError):
+                await self._js.delete_stream(stream)
+
+    def __repr__(self) -> str:
+        return f"NatsBroker({self.url!r}, {self.topology.prefix!r})"

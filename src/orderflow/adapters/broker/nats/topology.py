@@ -1,0 +1,79 @@
+"""Names and layout of the NATS engine's streams, subjects and consumers.
+
+One stream per prefix holds every topic (`<prefix>.t.<topic>.p<N>`), one more holds the dead
+letters (`<prefix>.dlq.<group>`). A key always lands in the same partition N, and each
+(group, topic, partition) has one durable pull consumer with `max_ack_pending=1`: the server
+itself then never hands out a partition's next message while one is unsettled, across every
+member process, through redeliveries and delayed naks. That is what keeps per-key order on
+nats-server 2.9, which has neither pinned consumers nor subject-mapped partitions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import zlib
+from dataclasses import dataclass
+
+DEFAULT_PARTITIONS = 16
+
+# Our own headers; everything else on a message is the publisher's.
+KEY = "Orderflow-Key"
+MESSAGE_ID = "Orderflow-Id"
+TOPIC = "Orderflow-Topic"
+GROUP = "Orderflow-Group"
+REASON = "Orderflow-Reason"
+ATTEMPTS = "Orderflow-Attempts"
+NATS_MSG_ID = "Nats-Msg-Id"
+RESERVED = frozenset({KEY, MESSAGE_ID, TOPIC, GROUP, REASON, ATTEMPTS, NATS_MSG_ID})
+
+
+def partition_of(key: str, partitions: int) -> int:
+    # crc32, not hash(): every process and every release must agree on a key's partition.
+    return zlib.crc32(key.encode()) % partitions
+
+
+def token(name: str) -> str:
+    """A name usable inside stream/consumer names: readable, and still unique when mangled."""
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)
+    if safe == name:
+        return name
+    return f"{safe}_{hashlib.blake2s(name.encode(), digest_size=4).hexdigest()}"
+
+
+@dataclass(frozen=True, slots=True)
+class Topology:
+    prefix: str
+    partitions: int = DEFAULT_PARTITIONS
+
+    def __post_init__(self) -> None:
+        if not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", self.prefix):
+            raise ValueError(f"broker prefix must be dotted words, got {self.prefix!r}")
+
+    @property
+    def stream(self) -> str:
+        return f"{token(self.prefix)}_topics"
+
+    @property
+    def dlq_stream(self) -> str:
+        return f"{token(self.prefix)}_dlq"
+
+    @property
+    def stream_subjects(self) -> str:
+        return f"{self.prefix}.t.>"
+
+    @property
+    def dlq_subjects(self) -> str:
+        return f"{self.prefix}.dlq.>"
+
+    def subject(self, topic: str, key: str) -> str:
+        return self.partition_subject(topic, partition_of(key, self.partitions))
+
+    def partition_subject(self, topic: str, partition: int) -> str:
+        return f"{self.prefix}.t.{topic}.p{partition}"
+
+    def durable(self, group: str, topic: str, partition: int) -> str:
+        return f"{token(group)}-{token(topic)}-p{partition}"
+
+    def dlq_subject(self, group: str) -> str:
+        return f"{self.prefix}.dlq.{token(group)}"
