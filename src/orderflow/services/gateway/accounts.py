@@ -1,0 +1,86 @@
+"""Accounts (customers and admins) in the gateway database; SQL stays in this repository."""
+
+from __future__ import annotations
+
+import re
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import insert, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orderflow.domain.identity import Identity
+from orderflow.services.gateway.clock import utcnow
+from orderflow.services.gateway.tables import accounts
+
+_EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,253}\.[^@\s\x00-\x1f.]{1,63}$")
+
+
+class EmailTakenError(Exception):
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    id: str
+    email: str
+    name: str
+    password_hash: str
+    roles: frozenset[str]
+    disabled: bool
+
+    def identity(self) -> Identity:
+        return Identity(subject=self.id, roles=self.roles, email=self.email)
+
+
+def normalise_email(raw: str) -> str | None:
+    """The canonical form used for lookups and limits, or None when it is not an address."""
+    email = raw.strip().lower()
+    return email if len(email) <= 320 and _EMAIL.match(email) else None
+
+
+class AccountRepository:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+
+    async def create(
+        self, email: str, name: str, password_hash: str, roles: frozenset[str]
+    ) -> Account:
+        account = Account(str(uuid.uuid4()), email, name, password_hash, roles, False)
+        try:
+            async with self._engine.begin() as conn:
+                await conn.execute(
+                    insert(accounts).values(
+                        id=account.id,
+                        email=email,
+                        name=name,
+                        password_hash=password_hash,
+                        roles=sorted(roles),
+                        disabled=False,
+                        created_at=utcnow(),
+                    )
+                )
+        except IntegrityError as exc:
+            raise EmailTakenError(email) from exc
+        return account
+
+    async def by_email(self, email: str) -> Account | None:
+        return await self._one(accounts.c.email == email)
+
+    async def by_id(self, account_id: str) -> Account | None:
+        return await self._one(accounts.c.id == account_id)
+
+    async def _one(self, condition: object) -> Account | None:
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(accounts).where(condition))).mappings().first()  # type: ignore[arg-type]
+        if row is None:
+            return None
+        return Account(
+            id=row["id"],
+            email=row["email"],
+            name=row["name"],
+            password_hash=row["password_hash"],
+            roles=frozenset(row["roles"]),
+            disabled=bool(row["disabled"]),
+        )

@@ -1,0 +1,129 @@
+"""Scoped API keys for machine clients: shown once, stored as a digest, revocable.
+
+A key acts as its own principal: the forwarded identity has the key's id as subject, no roles and
+the key's scopes, so a key can never reach more than its scopes allow.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import insert, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from orderflow.domain.identity import Identity
+from orderflow.services.gateway import secrets_format
+from orderflow.services.gateway.clock import aware, utcnow
+from orderflow.services.gateway.tables import api_keys
+
+PREFIX = "ofk_"
+SCOPE = re.compile(r"^[a-z][a-z0-9:._-]{0,63}$")
+
+
+@dataclass(frozen=True, slots=True)
+class ApiKey:
+    id: str
+    name: str
+    scopes: frozenset[str]
+    created_by: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+    def identity(self) -> Identity:
+        return Identity(subject=self.id, roles=frozenset(), scopes=self.scopes)
+
+    def public(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "name": self.name,
+            "scopes": sorted(self.scopes),
+            "created_by": self.created_by,
+            "created_at": self.created_at.isoformat(),
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+        }
+
+
+def looks_like_api_key(credential: str) -> bool:
+    return credential.startswith(PREFIX)
+
+
+class ApiKeys:
+    def __init__(self, engine: AsyncEngine, cache_seconds: float) -> None:
+        self._engine = engine
+        self._cache_seconds = cache_seconds
+        # A short positive cache keeps the hot path off the database; revoking in this process
+        # clears it at once, other gateway processes follow within `cache_seconds`.
+        self._cache: dict[str, tuple[ApiKey, str, float]] = {}
+
+    async def create(
+        self, name: str, scopes: frozenset[str], created_by: str
+    ) -> tuple[ApiKey, str]:
+        key_id, secret = str(uuid.uuid4()), secrets_format.new_secret()
+        key = ApiKey(key_id, name, scopes, created_by, utcnow(), None)
+        async with self._engine.begin() as conn:
+            await conn.execute(
+                insert(api_keys).values(
+                    id=key_id,
+                    name=name,
+                    key_hash=secrets_format.digest(secret),
+                    scopes=sorted(scopes),
+                    created_by=created_by,
+                    created_at=key.created_at,
+                )
+            )
+        return key, f"{PREFIX}{key_id}.{secret}"
+
+    async def list(self) -> list[ApiKey]:
+        async with self._engine.connect() as conn:
+            rows = (await conn.execute(select(api_keys).order_by(api_keys.c.created_at))).mappings()
+            return [_from_row(row) for row in rows]
+
+    async def revoke(self, key_id: str) -> bool:
+        self._cache.pop(key_id, None)
+        async with self._engine.begin() as conn:
+            result = await conn.execute(
+                update(api_keys)
+                .where(api_keys.c.id == key_id, api_keys.c.revoked_at.is_(None))
+                .values(revoked_at=utcnow())
+            )
+            if result.rowcount == 1:
+                return True
+            exists = await conn.execute(select(api_keys.c.id).where(api_keys.c.id == key_id))
+            return exists.first() is not None
+
+    async def authenticate(self, credential: str) -> ApiKey | None:
+        parts = secrets_format.split(credential, PREFIX)
+        if parts is None:
+            return None
+        key_id, secret = parts
+        cached = self._cache.get(key_id)
+        if cached is not None and cached[2] > time.monotonic():
+            key, key_hash = cached[0], cached[1]
+        else:
+            async with self._engine.connect() as conn:
+                query = select(api_keys).where(api_keys.c.id == key_id)
+                row = (await conn.execute(query)).mappings().first()
+            if row is None:
+                return None
+            key, key_hash = _from_row(row), str(row["key_hash"])
+            if key.revoked_at is None:
+                self._cache[key_id] = (key, key_hash, time.monotonic() + self._cache_seconds)
+        if not secrets_format.matches(secret, key_hash) or key.revoked_at is not None:
+            return None
+        return key
+
+
+def _from_row(row: object) -> ApiKey:
+    data = dict(row)  # type: ignore[call-overload]
+    return ApiKey(
+        id=data["id"],
+        name=data["name"],
+        scopes=frozenset(data["scopes"]),
+        created_by=data["created_by"],
+        created_at=aware(data["created_at"]),
+        revoked_at=aware(data["revoked_at"]) if data["revoked_at"] else None,
+    )

@@ -1,0 +1,95 @@
+"""Who is calling (bearer access token or API key) and whether a route lets them in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from starlette.datastructures import Headers
+
+from orderflow.domain.identity import ADMIN, Identity
+from orderflow.services.gateway.api_keys import ApiKeys, looks_like_api_key
+from orderflow.services.gateway.problems import GatewayError, bad_request, forbidden, unauthorized
+from orderflow.services.gateway.routes import RouteSpec
+from orderflow.services.gateway.tokens import AccessTokens, InvalidTokenError
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    identity: Identity
+    kind: Literal["user", "api_key"]
+
+    @property
+    def is_admin_user(self) -> bool:
+        return self.kind == "user" and ADMIN in self.identity.roles
+
+
+class Authenticator:
+    def __init__(self, tokens: AccessTokens, api_keys: ApiKeys) -> None:
+        self._tokens = tokens
+        self._api_keys = api_keys
+
+    async def authenticate(
+        self, headers: Headers, query_token: str | None = None
+    ) -> Principal | None:
+        """The caller, None when no credentials were sent, GatewayError when they are bad."""
+        authorization = headers.getlist("authorization")
+        api_key = headers.getlist("x-api-key")
+        if len(authorization) > 1 or len(api_key) > 1:
+            raise bad_request("send credentials once", reason="duplicate_credentials")
+        if sum(map(bool, (authorization, api_key, query_token))) > 1:
+            raise bad_request("send one kind of credentials", reason="ambiguous_credentials")
+        if api_key:
+            return await self._by_api_key(api_key[0].strip())
+        if authorization:
+            return await self._by_credential(_bearer(authorization[0]))
+        if query_token is not None:
+            return await self._by_credential(query_token)
+        return None
+
+    async def _by_credential(self, credential: str) -> Principal:
+        if looks_like_api_key(credential):
+            return await self._by_api_key(credential)
+        try:
+            return Principal(self._tokens.verify(credential), "user")
+        except InvalidTokenError as exc:
+            raise _invalid(str(exc), "invalid_token") from exc
+
+    async def _by_api_key(self, credential: str) -> Principal:
+        key = await self._api_keys.authenticate(credential)
+        if key is None:
+            raise _invalid("invalid or revoked API key", "invalid_api_key")
+        return Principal(key.identity(), "api_key")
+
+
+def authorize(route: RouteSpec, principal: Principal | None) -> None:
+    if route.access == "public":
+        return
+    if principal is None:
+        raise _invalid("authentication required", "missing_credentials")
+    identity = principal.identity
+    if principal.kind == "api_key":
+        # Keys reach role-guarded routes only where the route names scopes for them.
+        if route.access == "roles" and not route.scopes:
+            raise forbidden("API keys cannot use this route")
+        if not route.scopes <= identity.scopes:
+            raise forbidden("API key lacks a required scope")
+        return
+    if route.access == "roles" and not route.roles & identity.roles:
+        raise forbidden("your role does not allow this route")
+
+
+def _bearer(header: str) -> str:
+    scheme, _, credential = header.strip().partition(" ")
+    credential = credential.strip()
+    if scheme.lower() != "bearer":
+        raise _invalid("only Bearer authorization is accepted", "unsupported_scheme")
+    if not credential or " " in credential or not credential.isascii():
+        raise _invalid("malformed Authorization header", "malformed_authorization")
+    return credential
+
+
+def _invalid(detail: str, reason: str) -> GatewayError:
+    error = unauthorized(detail)
+    error.extra["reason"] = reason
+    return error

@@ -1,0 +1,21 @@
+"""Alembic environment for the gateway database; the connection is handed in by `run_migrations`."""
+
+from __future__ import annotations
+
+from alembic import context
+
+from orderflow.services.gateway.tables import metadata
+
+config = context.config
+connection = config.attributes.get("connection")
+if connection is None:
+    raise RuntimeError("run gateway migrations through orderflow.services.gateway.run_migrations")
+
+context.configure(
+    connection=connection,
+    target_metadata=metadata,
+    version_table=config.get_main_option("version_table") or "gateway_alembic_version",
+    render_as_batch=True,
+)
+with context.begin_transaction():
+    context.run_migrations()

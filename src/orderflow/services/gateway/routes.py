@@ -1,0 +1,127 @@
+"""The route table: path prefixes to upstreams and who may reach them, from config, not code.
+
+File format (JSON, or TOML with `[[routes]]` tables):
+    {"include_defaults": true,
+     "routes": [{"prefix": "/reports", "upstream": "http://127.0.0.1:8090",
+                 "access": "roles", "roles": ["admin"], "scopes": ["reports:read"],
+                 "read_timeout": 120}]}
+`access` is `public`, `authenticated` or `roles` (any one of `roles`). `scopes` concern API keys
+only: a key needs every listed scope, and reaches a `roles` route only when scopes are listed.
+With `include_defaults`, entries replace defaults with the same prefix; otherwise the file is the
+whole table. `/auth`, `/.well-known` and `/healthz` are the gateway's own and cannot be routed.
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from orderflow.services.gateway.paths import canonical_path
+from orderflow.services.gateway.problems import GatewayError
+from orderflow.services.gateway.settings import GatewaySettings
+
+RESERVED = ("/auth", "/.well-known", "/healthz")
+
+
+class RouteTableError(Exception):
+    """The route table file is unreadable or describes an invalid table."""
+
+
+class RouteSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    prefix: str
+    upstream: str
+    access: Literal["public", "authenticated", "roles"] = "authenticated"
+    roles: frozenset[str] = frozenset()
+    scopes: frozenset[str] = frozenset()
+    read_timeout: float | None = Field(None, gt=0)
+
+    @field_validator("prefix")
+    @classmethod
+    def _canonical_prefix(cls, value: str) -> str:
+        try:
+            canonical_path(value.encode())
+        except (GatewayError, UnicodeError) as exc:
+            raise ValueError(f"prefix {value!r} is not a canonical path") from exc
+        prefix = value.rstrip("/")  # "" is a catch-all; the gateway's own paths still win
+        if any(prefix == r or prefix.startswith(r + "/") for r in RESERVED):
+            raise ValueError(f"prefix {value!r} overlaps the gateway's own paths")
+        return prefix
+
+    @field_validator("upstream")
+    @classmethod
+    def _http_upstream(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.query:
+            raise ValueError(f"upstream {value!r} must be an http(s) URL without a query")
+        return value.rstrip("/")
+
+    @model_validator(mode="after")
+    def _roles_match_access(self) -> RouteSpec:
+        if (self.access == "roles") != bool(self.roles):
+            raise ValueError("list roles exactly when access is 'roles'")
+        return self
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    spec: RouteSpec
+
+    def matches(self, path: str) -> bool:
+        prefix = self.spec.prefix
+        return path == prefix or path.startswith(prefix + "/")
+
+
+class RouteTable:
+    def __init__(self, specs: list[RouteSpec]) -> None:
+        # Longest prefix first, so `/api/admin` can be stricter than `/api`.
+        ordered = sorted(specs, key=lambda s: len(s.prefix), reverse=True)
+        self.routes = [Route(spec) for spec in ordered]
+
+    def match(self, path: str) -> Route | None:
+        for route in self.routes:
+            if route.matches(path):
+                return route
+        return None
+
+
+def default_specs(settings: GatewaySettings) -> list[RouteSpec]:
+    return [
+        RouteSpec(prefix="/api", upstream=settings.api_upstream, access="authenticated"),
+        RouteSpec(prefix="/ws", upstream=settings.realtime_upstream, access="authenticated"),
+        RouteSpec(prefix="/events", upstream=settings.realtime_upstream, access="authenticated"),
+        RouteSpec(
+            prefix="/admin",
+            upstream=settings.dashboard_upstream,
+            access="roles",
+            roles=frozenset({"admin"}),
+        ),
+    ]
+
+
+def load_route_table(settings: GatewaySettings) -> RouteTable:
+    defaults = default_specs(settings)
+    if settings.routes_file is None:
+        return RouteTable(defaults)
+    path = settings.routes_file
+    try:
+        raw = path.read_bytes()
+        data = tomllib.loads(raw.decode()) if path.suffix == ".toml" else json.loads(raw)
+        if not isinstance(data, dict) or not isinstance(data.get("routes", []), list):
+            raise RouteTableError(f"{path}: expected an object with a 'routes' list")
+        specs = [RouteSpec.model_validate(entry) for entry in data.get("routes", [])]
+    except (OSError, ValueError, ValidationError) as exc:
+        raise RouteTableError(f"{path}: {exc}") from exc
+    if data.get("include_defaults", False):
+        overridden = {spec.prefix for spec in specs}
+        specs = [s for s in defaults if s.prefix not in overridden] + specs
+    prefixes = [spec.prefix for spec in specs]
+    if len(prefixes) != len(set(prefixes)):
+        raise RouteTableError(f"{path}: a prefix is listed twice")
+    return RouteTable(specs)

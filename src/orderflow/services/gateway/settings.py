@@ -1,0 +1,71 @@
+"""The gateway's own settings (`ORDERFLOW_GATEWAY_*`); shared paths come from `orderflow.config`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from orderflow.config import Settings
+
+
+class GatewaySettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="ORDERFLOW_GATEWAY_", extra="ignore")
+
+    database_url: str = Field("", description="SQLAlchemy URL; default: data_dir/gateway.db")
+    access_keys_dir: Path = Field(
+        Path(""), description="access-token signing keys; default identity_keys_dir/access"
+    )
+
+    access_token_ttl: int = Field(15 * 60, gt=0, description="seconds")
+    refresh_token_ttl: int = Field(14 * 24 * 3600, gt=0, description="seconds")
+    # Backends cache verification per assertion, so reusing one for most of its 60 s is cheap;
+    # it is replaced while it still has at least `assertion_ttl - assertion_reuse` seconds left.
+    assertion_reuse: int = Field(40, ge=0, lt=60)
+    api_key_cache_seconds: float = Field(5.0, ge=0)
+
+    routes_file: Path | None = Field(None, description="JSON or TOML route table")
+    api_upstream: str = "http://127.0.0.1:8081"
+    realtime_upstream: str = "http://127.0.0.1:8082"
+    dashboard_upstream: str = "http://127.0.0.1:8083"
+
+    cors_origins: list[str] = Field(
+        default_factory=list, description='JSON list, e.g. ["https://a"]'
+    )
+    max_body_bytes: int = Field(1024 * 1024, gt=0)
+    connect_timeout: float = 5.0
+    read_timeout: float = 30.0
+    write_timeout: float = 30.0
+    pool_timeout: float = 5.0
+    max_connections: int = 512
+    hsts: bool = Field(False, description="send Strict-Transport-Security (behind TLS only)")
+    trust_forwarded_for: bool = Field(False, description="take the client IP from X-Forwarded-For")
+
+    login_ip_limit: int = 30
+    login_ip_window: float = 60.0
+    login_account_limit: int = Field(5, description="failed logins per account per window")
+    login_account_window: float = 300.0
+    register_ip_limit: int = 10
+    register_ip_window: float = 3600.0
+
+    argon2_time_cost: int = 3
+    argon2_memory_cost: int = Field(64 * 1024, description="KiB")
+    argon2_parallelism: int = 4
+    password_min_length: int = 8
+
+    def resolved(self, settings: Settings) -> GatewaySettings:
+        """A copy with the paths that default to locations under the shared settings filled in."""
+        update: dict[str, object] = {}
+        if not self.database_url:
+            update["database_url"] = f"sqlite+aiosqlite:///{settings.data_dir / 'gateway.db'}"
+        if self.access_keys_dir == Path(""):
+            update["access_keys_dir"] = settings.identity_keys_dir / "access"
+        return self.model_copy(update=update)
+
+    @model_validator(mode="after")
+    def _refuse_unsafe(self) -> GatewaySettings:
+        # A wildcard origin with credentials-bearing requests lets any site drive a user's session.
+        if "*" in self.cors_origins:
+            raise ValueError("cors_origins must list origins explicitly, not '*'")
+        return self

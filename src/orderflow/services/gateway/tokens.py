@@ -1,0 +1,151 @@
+"""Access tokens: short-lived EdDSA JWTs for clients, and the JWKS that publishes their keys.
+
+They use the identity-assertion key machinery but their own key directory and audience, so an
+access token is never accepted as an assertion by a backend, nor an assertion as an access token.
+Rotation: `rotate_access_key` adds a key (new kid) that signs from the next start; the old public
+key stays in the JWKS until removed, so tokens it signed keep verifying until they expire.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import OrderedDict
+from pathlib import Path
+from typing import Any
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from orderflow.adapters.identity.assertions import (
+    JWKS_FILE,
+    SigningKey,
+    ensure_signing_key,
+    generate_signing_key,
+)
+from orderflow.domain.identity import Identity
+
+ISSUER = "orderflow-gateway"
+AUDIENCE = "orderflow-clients"
+_REQUIRED = ["exp", "iat", "nbf", "sub", "aud", "iss", "jti"]
+
+
+class InvalidTokenError(Exception):
+    """The access token is malformed, expired, not yet valid, or not signed by one of our keys."""
+
+
+def rotate_access_key(key_dir: Path) -> str:
+    return generate_signing_key(key_dir).kid
+
+
+class AccessTokens:
+    def __init__(self, key_dir: Path, ttl: int, cache_size: int = 8192) -> None:
+        self._key_dir = key_dir
+        self._ttl = ttl
+        self._signing: SigningKey = ensure_signing_key(key_dir)
+        self._jwks_mtime = -1.0
+        self._jwks_bytes = b'{"keys":[]}'
+        self._public: dict[str, Ed25519PublicKey] = {}
+        self._cache: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
+        self._cache_size = cache_size
+        self._reload_keys()
+
+    @property
+    def ttl(self) -> int:
+        return self._ttl
+
+    def jwks(self) -> bytes:
+        self._reload_keys()
+        return self._jwks_bytes
+
+    def issue(self, identity: Identity, now: float | None = None) -> str:
+        issued = int(now if now is not None else time.time())
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": AUDIENCE,
+            "sub": identity.subject,
+            "roles": sorted(identity.roles),
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + self._ttl,
+            "jti": secrets.token_hex(12),
+        }
+        if identity.email:
+            claims["email"] = identity.email
+        return jwt.encode(
+            claims,
+            self._signing.private_key,
+            algorithm="EdDSA",
+            headers={"kid": self._signing.kid, "typ": "at+jwt"},
+        )
+
+    def verify(self, token: str) -> Identity:
+        now = time.time()
+        cached = self._cache.get(token)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        identity, expires = self._verify_signature(token)
+        self._cache[token] = (identity, expires)
+        if len(self._cache) > self._cache_size:
+            self._cache.popitem(last=False)
+        return identity
+
+    def _verify_signature(self, token: str) -> tuple[Identity, float]:
+        try:
+            header = jwt.get_unverified_header(token)
+            # Checked before any key is chosen: `none` and HMAC-with-the-public-key never get in.
+            if header.get("alg") != "EdDSA":
+                raise InvalidTokenError("access token must be signed with EdDSA")
+            key = self._key_for(header.get("kid"))
+            claims = jwt.decode(
+                token,
+                key,
+                algorithms=["EdDSA"],
+                audience=AUDIENCE,
+                issuer=ISSUER,
+                options={"require": _REQUIRED},
+            )
+        except jwt.ExpiredSignatureError as exc:
+            raise InvalidTokenError("access token expired") from exc
+        except jwt.ImmatureSignatureError as exc:
+            raise InvalidTokenError("access token not yet valid") from exc
+        except jwt.PyJWTError as exc:
+            raise InvalidTokenError(f"invalid access token: {exc}") from exc
+        roles = claims.get("roles")
+        if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+            raise InvalidTokenError("invalid access token: roles must be a list of strings")
+        email = claims.get("email")
+        identity = Identity(
+            subject=str(claims["sub"]),
+            roles=frozenset(roles),
+            email=email if isinstance(email, str) else None,
+        )
+        return identity, float(claims["exp"])
+
+    def _key_for(self, kid: object) -> Ed25519PublicKey:
+        if not isinstance(kid, str):
+            raise InvalidTokenError("access token has no key id")
+        key = self._public.get(kid)
+        if key is None and self._reload_keys():
+            key = self._public.get(kid)
+        if key is None:
+            raise InvalidTokenError("access token signed by an unknown key")
+        return key
+
+    def _reload_keys(self) -> bool:
+        """Re-read the JWKS when its file changed (a key was rotated or retired)."""
+        path = self._key_dir / JWKS_FILE
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            return False
+        if mtime == self._jwks_mtime:
+            return False
+        raw = path.read_bytes()
+        keys: dict[str, Ed25519PublicKey] = {}
+        for jwk in jwt.PyJWKSet.from_json(raw.decode()).keys:
+            if isinstance(jwk.key, Ed25519PublicKey) and jwk.key_id:
+                keys[jwk.key_id] = jwk.key
+        self._public, self._jwks_bytes, self._jwks_mtime = keys, raw, mtime
+        self._cache.clear()
+        return True

@@ -1,0 +1,143 @@
+"""Real servers for gateway tests: uvicorn on free ports in the test's own event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+from starlette.types import ASGIApp
+
+from orderflow.config import Settings
+from orderflow.services.gateway import GatewaySettings, create_admin
+
+PASSWORD = "correct horse battery"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def serve(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
+    port = port or free_port()
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        ws="websockets-sansio",
+        lifespan="on",
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server stopped during start")
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+def make_settings(data_dir: Path) -> Settings:
+    return Settings(data_dir=data_dir, environment="test")
+
+
+def gateway_settings(routes_file: Path | None = None, **overrides: Any) -> GatewaySettings:
+    values: dict[str, Any] = {
+        "routes_file": routes_file,
+        "argon2_time_cost": 1,
+        "argon2_memory_cost": 1024,
+        "argon2_parallelism": 1,
+        "login_ip_limit": 1000,
+        "register_ip_limit": 1000,
+        "login_account_limit": 1000,
+        "read_timeout": 5.0,
+    }
+    values.update(overrides)
+    return GatewaySettings(**values)
+
+
+def write_routes(path: Path, routes: list[dict[str, Any]], include_defaults: bool = False) -> Path:
+    path.write_text(json.dumps({"include_defaults": include_defaults, "routes": routes}))
+    return path
+
+
+def standard_routes(upstream: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "prefix": "/api",
+            "upstream": upstream,
+            "access": "authenticated",
+            "scopes": ["orders:read"],
+        },
+        {
+            "prefix": "/api/slow",
+            "upstream": upstream,
+            "access": "authenticated",
+            "read_timeout": 0.5,
+        },
+        {"prefix": "/public", "upstream": upstream, "access": "public"},
+        {"prefix": "/ws", "upstream": upstream, "access": "authenticated"},
+        {"prefix": "/events", "upstream": upstream, "access": "authenticated"},
+        {"prefix": "/admin", "upstream": upstream, "access": "roles", "roles": ["admin"]},
+    ]
+
+
+async def register(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> None:
+    response = await client.post(
+        "/auth/register", json={"email": email, "password": password, "name": "Test"}
+    )
+    assert response.status_code == 202, response.text
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> dict[str, Any]:
+    response = await client.post("/auth/token", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+async def customer(client: httpx.AsyncClient, email: str = "ann@example.com") -> dict[str, Any]:
+    await register(client, email)
+    return await login(client, email)
+
+
+async def admin(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    gw: GatewaySettings,
+    email: str = "root@example.com",
+) -> dict[str, Any]:
+    await create_admin(settings, email, PASSWORD, gateway_settings=gw)
+    return await login(client, email)
+
+
+def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
+    token = tokens if isinstance(tokens, str) else tokens["access_token"]
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def raw_request(base_url: str, request_line: bytes, extra: bytes = b"") -> tuple[int, bytes]:
+    """Send bytes exactly as given (httpx would normalise the tricks away)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    writer.write(request_line + b"\r\nHost: gw\r\nConnection: close\r\n" + extra + b"\r\n")
+    await writer.drain()
+    data = await reader.read()
+    writer.close()
+    await writer.wait_closed()
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split(b" ", 2)[1]), head + b"\r\n\r\n" + body
