@@ -225,5 +225,39 @@ def audit(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     typer.echo("all invariants hold")
 
 
+@app.command()
+def bench(
+    url: Annotated[str, typer.Option(help="Where the API answers.")] = "http://127.0.0.1:8080",
+    orders: Annotated[int, typer.Option(help="How many orders to submit.")] = 5000,
+    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 64,
+    rate: Annotated[
+        float | None, typer.Option(help="Orders per second (default: flat out).")
+    ] = None,
+    customers: Annotated[int, typer.Option(help="Distinct customers to spread orders over.")] = 100,
+    data_dir: DataDir = None,
+) -> None:
+    """Submit orders, wait for them to settle, print throughput and submit-to-final latency."""
+    import uuid
+
+    from rich.progress import Progress
+
+    from orderflow.adapters.identity.assertions import HEADER, AssertionSigner, ensure_signing_key
+    from orderflow.bench import run_bench
+    from orderflow.domain.identity import Identity
+
+    settings = _settings(data_dir=data_dir)
+    signer = AssertionSigner(ensure_signing_key(settings.identity_keys_dir), ttl=3600)
+    tokens = [
+        signer.sign(Identity(str(uuid.uuid4()), frozenset({"customer"}))) for _ in range(customers)
+    ]
+
+    def headers(i: int) -> dict[str, str]:
+        return {HEADER: tokens[i % len(tokens)]}
+
+    with Progress(transient=True) as progress:
+        result = asyncio.run(run_bench(url, headers, orders, concurrency, rate, progress))
+    typer.echo(result.report())
+
+
 def main() -> None:
     app()

@@ -50,7 +50,7 @@ class Settings(BaseSettings):
         if not self.database_url:
             self.database_url = f"sqlite+aiosqlite:///{data / 'orderflow.db'}"
         if not self.broker_url:
-            self.broker_url = f"embedded:///{(data / 'broker.db').resolve()}"
+            self.broker_url = f"embedded://{(data / 'broker.db').resolve()}"
         if self.identity_keys_dir == Path(""):
             self.identity_keys_dir = data / "keys"
         if self.identity_jwks_file == Path(""):

@@ -1,4 +1,7 @@
-"""Annotated dependencies shared by the routers."""
+"""Annotated dependencies shared by the routers.
+
+All async: FastAPI runs plain `def` dependencies on a thread pool, a cost on every request.
+"""
 
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ _assertion = APIKeyHeader(
 )
 
 
-def _context(request: Request) -> ApiContext:
+async def _context(request: Request) -> ApiContext:
     ctx: ApiContext = request.app.state.ctx
     return ctx
 
@@ -27,7 +30,7 @@ def _context(request: Request) -> ApiContext:
 Context = Annotated[ApiContext, Depends(_context)]
 
 
-def _identity(ctx: Context, token: Annotated[str | None, Security(_assertion)]) -> Identity:
+async def _identity(ctx: Context, token: Annotated[str | None, Security(_assertion)]) -> Identity:
     try:
         return ctx.verifier.verify(token)
     except InvalidAssertionError as exc:
