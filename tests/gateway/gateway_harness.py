@@ -36,6 +36,9 @@ async def serve(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
         log_level="warning",
         ws="websockets-sansio",
         lifespan="on",
+        # As `orderflow run` must: the gateway is the edge, so no client's X-Forwarded-For is
+        # trusted by uvicorn (the gateway's own `trust_forwarded_for` decides that).
+        proxy_headers=False,
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())

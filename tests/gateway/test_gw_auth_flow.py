@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import jwt
+import pytest
 from gateway_harness import PASSWORD, bearer, customer, login, register
 
 from conftest import Stack
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
 
 
 async def test_register_login_me_and_jwks(stack: Stack) -> None:

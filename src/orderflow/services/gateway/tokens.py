@@ -2,8 +2,9 @@
 
 They use the identity-assertion key machinery but their own key directory and audience, so an
 access token is never accepted as an assertion by a backend, nor an assertion as an access token.
-Rotation: `rotate_access_key` adds a key (new kid) that signs from the next start; the old public
-key stays in the JWKS until removed, so tokens it signed keep verifying until they expire.
+Rotation: `rotate_access_key` adds a key (new kid) which running gateways pick up for signing
+within a second; the old public key stays in the JWKS until removed, so tokens it signed keep
+verifying until then.
 """
 
 from __future__ import annotations
@@ -39,8 +40,14 @@ def rotate_access_key(key_dir: Path) -> str:
 
 
 class AccessTokens:
-    def __init__(self, key_dir: Path, ttl: int, cache_size: int = 8192) -> None:
+    def __init__(
+        self, key_dir: Path, ttl: int, cache_size: int = 8192, recheck_keys: float = 1.0
+    ) -> None:
         self._key_dir = key_dir
+        # The JWKS file is the source of truth for which keys are trusted; retiring a key there
+        # takes effect within `recheck_keys` seconds, cached verifications included.
+        self._recheck_keys = recheck_keys
+        self._next_check = 0.0
         self._ttl = ttl
         self._signing: SigningKey = ensure_signing_key(key_dir)
         self._jwks_mtime = -1.0
@@ -80,6 +87,8 @@ class AccessTokens:
         )
 
     def verify(self, token: str) -> Identity:
+        if time.monotonic() >= self._next_check:
+            self._reload_keys()
         now = time.time()
         cached = self._cache.get(token)
         if cached is not None and cached[1] > now:
@@ -135,6 +144,7 @@ class AccessTokens:
     def _reload_keys(self) -> bool:
         """Re-read the JWKS when its file changed (a key was rotated or retired)."""
         path = self._key_dir / JWKS_FILE
+        self._next_check = time.monotonic() + self._recheck_keys
         try:
             mtime = path.stat().st_mtime
         except FileNotFoundError:
@@ -148,4 +158,8 @@ class AccessTokens:
                 keys[jwk.key_id] = jwk.key
         self._public, self._jwks_bytes, self._jwks_mtime = keys, raw, mtime
         self._cache.clear()
+        # A rotation (a newer key file, published in the JWKS) signs from now on.
+        newest = ensure_signing_key(self._key_dir)
+        if newest.kid in keys:
+            self._signing = newest
         return True
