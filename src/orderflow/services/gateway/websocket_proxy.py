@@ -52,7 +52,12 @@ async def open_upstream(
     except InvalidStatus as exc:
         status = exc.response.status_code
         code = status if 400 <= status < 500 else 502
-        raise GatewayError(code, "Upstream Refused", "the upstream refused the WebSocket") from exc
+        raise GatewayError(
+            code,
+            "Upstream Refused",
+            "the upstream refused the WebSocket",
+            reason="upstream_refused",
+        ) from exc
     except TimeoutError as exc:
         raise GatewayError(
             504, "Gateway Timeout", "the upstream did not answer in time", reason="timeout"
