@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, bindparam, case, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderflow.adapters.db.tables import customers, order_events, order_items, orders
@@ -130,8 +130,11 @@ class SqlOrderRepository:
             ],
         )
 
-    async def states(self, order_ids: Sequence[str]) -> dict[str, tuple[OrderState, int]]:
-        """What the state machine needs, plus the version to update against."""
+    async def states_for_update(
+        self, order_ids: Sequence[str]
+    ) -> dict[str, tuple[OrderState, int]]:
+        """What the state machine needs, plus the version to update against. On PostgreSQL the
+        rows stay locked until commit (the API may cancel while the saga applies an event)."""
         rows = await self._conn.execute(
             select(
                 orders.c.id,
@@ -140,7 +143,10 @@ class SqlOrderRepository:
                 orders.c.currency,
                 orders.c.payment_token,
                 orders.c.version,
-            ).where(orders.c.id.in_(list(set(order_ids))))
+            )
+            .where(orders.c.id.in_(sorted(set(order_ids))))
+            .order_by(orders.c.id)
+            .with_for_update()
         )
         return {
             r.id: (
@@ -152,32 +158,54 @@ class SqlOrderRepository:
             for r in rows
         }
 
-    async def record(self, entry: TimelineEntry, version: int) -> int:
-        """Append to the timeline and move the order's status; returns the new version."""
+    async def record(self, entries: Sequence[tuple[TimelineEntry, int]]) -> None:
+        """Append to timelines and move statuses; each entry carries the version it was decided
+        on, and a stale one fails the whole call (ConcurrentUpdateError)."""
+        if not entries:
+            return
         at = now()
-        values: dict[str, Any] = {"version": version + 1, "updated_at": at}
-        if entry.status != entry.previous_status:
-            values |= {"status": entry.status.value, "status_reason": entry.reason}
         result = await self._conn.execute(
             update(orders)
-            .where(orders.c.id == entry.order_id, orders.c.version == version)
-            .values(**values)
+            .where(orders.c.id == bindparam("oid"), orders.c.version == bindparam("expected"))
+            .values(
+                version=bindparam("next"),
+                status=bindparam("new_status"),
+                # A fact that changes no status keeps the reason of the status the order is in.
+                status_reason=case(
+                    (bindparam("changed"), bindparam("new_reason")), else_=orders.c.status_reason
+                ),
+                updated_at=at,
+            ),
+            [
+                {
+                    "oid": e.order_id,
+                    "expected": version,
+                    "next": version + 1,
+                    "new_status": e.status.value,
+                    "changed": e.status != e.previous_status,
+                    "new_reason": e.reason,
+                }
+                for e, version in entries
+            ],
         )
-        if result.rowcount != 1:
-            raise ConcurrentUpdateError(entry.order_id)
+        if result.rowcount != len(entries):
+            raise ConcurrentUpdateError(", ".join(e.order_id for e, _ in entries))
         await self._conn.execute(
-            insert(order_events).values(
-                order_id=entry.order_id,
-                seq=version + 1,
-                type=entry.type,
-                status=entry.status.value,
-                previous_status=entry.previous_status.value if entry.previous_status else None,
-                reason=entry.reason,
-                actor=entry.actor,
-                at=at,
-            )
+            insert(order_events),
+            [
+                {
+                    "order_id": e.order_id,
+                    "seq": version + 1,
+                    "type": e.type,
+                    "status": e.status.value,
+                    "previous_status": e.previous_status.value if e.previous_status else None,
+                    "reason": e.reason,
+                    "actor": e.actor,
+                    "at": at,
+                }
+                for e, version in entries
+            ],
         )
-        return version + 1
 
 
 class OrderQueries:

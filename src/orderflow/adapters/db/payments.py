@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -11,42 +14,46 @@ from orderflow.adapters.db.orders import now
 from orderflow.adapters.db.tables import payments
 
 
+@dataclass(frozen=True, slots=True)
+class LedgerEntry:
+    idempotency_key: str
+    order_id: str
+    kind: str  # capture | refund
+    provider_reference: str
+    amount: int
+    currency: str
+
+
 class SqlPaymentLedger:
     def __init__(self, conn: AsyncConnection) -> None:
         self._conn = conn
 
-    async def record(
-        self,
-        *,
-        idempotency_key: str,
-        order_id: str,
-        kind: str,
-        provider_reference: str,
-        amount: int,
-        currency: str,
-    ) -> None:
+    async def record(self, entries: Sequence[LedgerEntry]) -> None:
+        """Idempotent: an entry already recorded under its key is left as it was."""
+        if not entries:
+            return
         insert = pg_insert if self._conn.dialect.name == "postgresql" else sqlite_insert
+        at = now()
         await self._conn.execute(
-            insert(payments)
-            .values(
-                idempotency_key=idempotency_key,
-                order_id=order_id,
-                kind=kind,
-                provider_reference=provider_reference,
-                amount=amount,
-                currency=currency,
-                created_at=now(),
-            )
-            .on_conflict_do_nothing(index_elements=["idempotency_key"])
+            insert(payments).on_conflict_do_nothing(index_elements=["idempotency_key"]),
+            [{**asdict(e), "created_at": at} for e in entries],
         )
 
-    async def capture_of(self, order_id: str) -> tuple[str, int, str] | None:
-        """(provider reference, amount, currency) of the order's capture, if one was recorded."""
+    async def capture_of(self, order_id: str) -> LedgerEntry | None:
         row = (
             await self._conn.execute(
-                select(payments.c.provider_reference, payments.c.amount, payments.c.currency).where(
+                select(payments).where(
                     payments.c.order_id == order_id, payments.c.kind == "capture"
                 )
             )
         ).first()
-        return (row[0], row[1], row[2]) if row else None
+        if row is None:
+            return None
+        return LedgerEntry(
+            row.idempotency_key,
+            row.order_id,
+            row.kind,
+            row.provider_reference,
+            row.amount,
+            row.currency,
+        )

@@ -1,4 +1,8 @@
-"""InventoryHandler: reserve all lines or none, commit on payment, release on compensation."""
+"""InventoryHandler: reserve all lines or none, commit on payment, release on compensation.
+
+A batch is decided in memory against the stock levels read (and, on PostgreSQL, locked) at its
+start, then written with a few set-based statements.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,17 @@ from typing import ClassVar
 
 import structlog
 
-from orderflow.adapters.db.inventory import OutOfStockError, SqlInventory
+from orderflow.adapters.db.inventory import (
+    COMMITTED,
+    HELD,
+    RELEASED,
+    InventoryChanges,
+    Reservation,
+    SqlInventory,
+)
 from orderflow.domain import messages as m
-from orderflow.services.runtime.handler import BatchContext, PermanentError
+from orderflow.domain.inventory import WarehouseStock, allocate, hold, short_skus
+from orderflow.services.runtime.handler import BatchContext, BatchResult, PermanentError
 
 log = structlog.get_logger()
 
@@ -22,22 +34,74 @@ class InventoryHandler:
         return None
 
     async def apply(
-        self, ctx: BatchContext, message: m.Message, called: object
-    ) -> Sequence[m.Message]:
+        self, ctx: BatchContext, batch: Sequence[tuple[m.Message, object]]
+    ) -> list[BatchResult]:
         inventory = SqlInventory(ctx.conn)
-        oid = message.order_id
-        match message:
-            case m.ReserveStock(lines=lines):
-                try:
-                    async with ctx.conn.begin_nested():
-                        await inventory.reserve(oid, lines)
-                except OutOfStockError as exc:
-                    log.info("reservation refused", reason=str(exc))
-                    return [m.StockRejected(oid, str(exc))]
-                return [m.StockReserved(oid)]
-            case m.CommitStock():
-                await inventory.commit(oid)
-                return [m.StockCommitted(oid)]
-            case m.ReleaseStock():
-                return [m.StockReleased(oid)] if await inventory.release(oid) else []
-        raise PermanentError(f"inventory does not handle {type(message).__name__}")
+        held = await inventory.reservations([msg.order_id for msg, _ in batch])
+        skus = [
+            line.sku for msg, _ in batch if isinstance(msg, m.ReserveStock) for line in msg.lines
+        ]
+        levels = await inventory.levels(skus)
+        changes = InventoryChanges()
+        results: list[BatchResult] = []
+        for msg, _ in batch:
+            existing = held.get(msg.order_id, [])
+            match msg:
+                case m.ReserveStock(lines=lines):
+                    results.append(_reserve(msg.order_id, lines, existing, levels, changes))
+                case m.CommitStock():
+                    _transition(msg.order_id, existing, HELD, COMMITTED, changes)
+                    results.append([m.StockCommitted(msg.order_id)])
+                case m.ReleaseStock():
+                    released = _release(msg.order_id, existing, changes)
+                    results.append([m.StockReleased(msg.order_id)] if released else [])
+                case _:
+                    results.append(
+                        PermanentError(f"inventory does not handle {type(msg).__name__}")
+                    )
+        await inventory.write(changes)
+        return results
+
+
+def _reserve(
+    oid: str,
+    lines: Sequence[m.Line],
+    existing: list[Reservation],
+    levels: dict[str, list[WarehouseStock]],
+    changes: InventoryChanges,
+) -> BatchResult:
+    if existing:
+        return [m.StockReserved(oid)]  # reserved by an earlier delivery of this command
+    plan = allocate(levels, lines)
+    if plan is None:
+        reason = f"out of stock: {', '.join(short_skus(levels, lines))}"
+        with structlog.contextvars.bound_contextvars(order_id=oid):
+            log.info("reservation refused", reason=reason)
+        return [m.StockRejected(oid, reason)]
+    hold(levels, plan)
+    for a in plan:
+        changes.move(a.sku, a.warehouse, reserved=a.quantity)
+        changes.new_reservations.append((oid, a))
+    return [m.StockReserved(oid)]
+
+
+def _transition(
+    oid: str, existing: list[Reservation], old: str, new: str, changes: InventoryChanges
+) -> None:
+    rows = [r for r in existing if r.status == old]
+    for r in rows:
+        if new == COMMITTED:  # the goods leave the warehouse
+            changes.move(r.sku, r.warehouse, on_hand=-r.quantity, reserved=-r.quantity)
+        elif old == HELD:  # back on the shelf
+            changes.move(r.sku, r.warehouse, reserved=-r.quantity)
+        else:  # committed goods come back
+            changes.move(r.sku, r.warehouse, on_hand=r.quantity)
+    if rows:
+        changes.status_changes.append((oid, old, new))
+
+
+def _release(oid: str, existing: list[Reservation], changes: InventoryChanges) -> bool:
+    outstanding = [r for r in existing if r.status != RELEASED]
+    _transition(oid, existing, HELD, RELEASED, changes)
+    _transition(oid, existing, COMMITTED, RELEASED, changes)
+    return bool(outstanding)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar
 
+from orderflow.adapters.db.orders import SqlOrderRepository
 from orderflow.domain import messages as m
-from orderflow.services.runtime.handler import BatchContext, PermanentError
-from orderflow.services.runtime.transitions import apply_event
+from orderflow.services.runtime.handler import BatchContext, BatchResult, PermanentError
+from orderflow.services.runtime.transitions import apply_events
 
 
 class OrderSaga:
@@ -18,8 +19,13 @@ class OrderSaga:
         return None
 
     async def apply(
-        self, ctx: BatchContext, message: m.Message, called: object
-    ) -> Sequence[m.Message]:
-        if not isinstance(message, m.Event):
-            raise PermanentError(f"the saga does not handle {type(message).__name__}")
-        return await apply_event(ctx, message, actor=self.group)
+        self, ctx: BatchContext, batch: Sequence[tuple[m.Message, object]]
+    ) -> list[BatchResult]:
+        events = [msg for msg, _ in batch if isinstance(msg, m.Event)]
+        applied = iter(await apply_events(SqlOrderRepository(ctx.conn), events, actor=self.group))
+        return [
+            next(applied)
+            if isinstance(msg, m.Event)
+            else PermanentError(f"the saga does not handle {type(msg).__name__}")
+            for msg, _ in batch
+        ]

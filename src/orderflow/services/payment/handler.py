@@ -11,15 +11,24 @@ from collections.abc import Sequence
 from typing import ClassVar
 
 from orderflow.adapters.db.engine import Database
-from orderflow.adapters.db.payments import SqlPaymentLedger
+from orderflow.adapters.db.payments import LedgerEntry, SqlPaymentLedger
 from orderflow.domain import messages as m
 from orderflow.domain.money import Money
 from orderflow.ports.payments import PaymentGateway, PaymentResult, TransientPaymentError
-from orderflow.services.runtime.handler import BatchContext, PermanentError, TransientError
+from orderflow.services.runtime.handler import (
+    BatchContext,
+    BatchResult,
+    PermanentError,
+    TransientError,
+)
 
 
 def capture_key(order_id: str) -> str:
     return f"capture:{order_id}"
+
+
+def refund_key(order_id: str) -> str:
+    return f"refund:{order_id}"
 
 
 class PaymentHandler:
@@ -53,43 +62,40 @@ class PaymentHandler:
             idempotency_key=capture_key(cmd.order_id), authorization=auth.reference
         )
 
-    async def _refund(self, order_id: str) -> PaymentResult | None:
+    async def _refund(self, order_id: str) -> tuple[PaymentResult, LedgerEntry] | None:
         async with self._db.read() as conn:
             capture = await SqlPaymentLedger(conn).capture_of(order_id)
         if capture is None:
             return None  # nothing was captured, so there is nothing to give back
-        return await self._gateway.refund(idempotency_key=f"refund:{order_id}", capture=capture[0])
+        result = await self._gateway.refund(
+            idempotency_key=refund_key(order_id), capture=capture.provider_reference
+        )
+        return result, capture
 
     async def apply(
-        self, ctx: BatchContext, message: m.Message, called: object
-    ) -> Sequence[m.Message]:
-        ledger = SqlPaymentLedger(ctx.conn)
-        oid = message.order_id
-        match message, called:
-            case m.CapturePayment(), PaymentResult(approved=False, decline_reason=reason):
-                return [m.PaymentDeclined(oid, reason or "declined")]
-            case m.CapturePayment(amount=amount, currency=currency), PaymentResult(reference=ref):
-                await ledger.record(
-                    idempotency_key=capture_key(oid),
-                    order_id=oid,
-                    kind="capture",
-                    provider_reference=ref,
-                    amount=amount,
-                    currency=currency,
-                )
-                return [m.PaymentCaptured(oid, ref, amount, currency)]
-            case m.RefundPayment(), PaymentResult(approved=True, reference=ref):
-                capture = await ledger.capture_of(oid)
-                amount, currency = (capture[1], capture[2]) if capture else (0, "USD")
-                await ledger.record(
-                    idempotency_key=f"refund:{oid}",
-                    order_id=oid,
-                    kind="refund",
-                    provider_reference=ref,
-                    amount=amount,
-                    currency=currency,
-                )
-                return [m.PaymentRefunded(oid, ref)]
-            case m.RefundPayment(), None:
-                return []
-        raise PermanentError(f"unexpected provider answer {called!r} to {type(message).__name__}")
+        self, ctx: BatchContext, batch: Sequence[tuple[m.Message, object]]
+    ) -> list[BatchResult]:
+        entries: list[LedgerEntry] = []
+        results: list[BatchResult] = []
+        for msg, called in batch:
+            oid = msg.order_id
+            match msg, called:
+                case m.CapturePayment(), PaymentResult(approved=False, decline_reason=reason):
+                    results.append([m.PaymentDeclined(oid, reason or "declined")])
+                case m.CapturePayment(amount=amount, currency=cur), PaymentResult(reference=ref):
+                    entries.append(LedgerEntry(capture_key(oid), oid, "capture", ref, amount, cur))
+                    results.append([m.PaymentCaptured(oid, ref, amount, cur)])
+                case m.RefundPayment(), (PaymentResult(approved=True, reference=ref), capture):
+                    assert isinstance(capture, LedgerEntry)
+                    entries.append(
+                        LedgerEntry(
+                            refund_key(oid), oid, "refund", ref, capture.amount, capture.currency
+                        )
+                    )
+                    results.append([m.PaymentRefunded(oid, ref)])
+                case m.RefundPayment(), None:
+                    results.append([])
+                case _:
+                    results.append(PermanentError(f"unexpected provider answer {called!r}"))
+        await SqlPaymentLedger(ctx.conn).record(entries)
+        return results

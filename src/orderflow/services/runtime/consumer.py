@@ -2,8 +2,8 @@
 
 Exactly-once effects on top of at-least-once delivery: a message's effects, the messages it causes
 (written to the outbox) and its id in processed_messages commit together, so a redelivered message
-is recognised and only acknowledged. Each message runs in a savepoint, so one failure does not undo
-its neighbours in the batch.
+is recognised and only acknowledged. A batch is applied at once; if that fails, its messages are
+applied one by one, each in a savepoint, so one failure does not undo its neighbours.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 
 import structlog
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.outbox import SqlOutbox
@@ -20,7 +21,7 @@ from orderflow.domain.messages import Message, ProcessingFailed
 from orderflow.envelope import MalformedMessageError, decode, encode
 from orderflow.ports.broker import Ack, Broker, ConsumerSpec, DeadLetter, Delivery, Outcome, Retry
 from orderflow.services.runtime.backoff import retry_delay
-from orderflow.services.runtime.handler import BatchContext, Handler, PermanentError
+from orderflow.services.runtime.handler import BatchContext, BatchResult, Handler, PermanentError
 
 log = structlog.get_logger()
 
@@ -70,54 +71,70 @@ class ConsumerRunner:
         called = await asyncio.gather(
             *(self.handler.call_out(msg) for _, _, msg in decoded), return_exceptions=True
         )
+        produced: list[Message] = []
         async with self._db.write() as conn:
-            ctx = BatchContext(conn)
             processed = SqlProcessedMessages(conn, self.spec.group)
             seen = await processed.seen([d.message_id for _, d, _ in decoded])
-            produced: list[Message] = []
-            done: list[str] = []
+            todo: list[tuple[int, Delivery, Message, object]] = []
             for (i, delivery, message), result in zip(decoded, called, strict=True):
-                with structlog.contextvars.bound_contextvars(
-                    order_id=message.order_id, message_type=type(message).__name__
-                ):
-                    if delivery.message_id in seen:
-                        log.info("duplicate delivery acknowledged", message_id=delivery.message_id)
-                        outcomes[i] = Ack()
-                        continue
-                    outcome = await self._apply(ctx, delivery, message, result, produced)
-                    outcomes[i] = outcome
-                    if isinstance(outcome, Ack):
-                        done.append(delivery.message_id)
+                if delivery.message_id in seen:
+                    log.info("duplicate delivery acknowledged", order_id=message.order_id)
+                    outcomes[i] = Ack()
+                elif isinstance(result, BaseException):
+                    outcomes[i] = self._failed(delivery, message, result, produced)
+                else:
+                    todo.append((i, delivery, message, result))
+            results = await self._apply(conn, todo)
+            done: list[str] = []
+            for (i, delivery, message, _), result in zip(todo, results, strict=True):
+                if isinstance(result, Exception):
+                    outcomes[i] = self._failed(delivery, message, result, produced)
+                else:
+                    outcomes[i] = Ack()
+                    done.append(delivery.message_id)
+                    produced.extend(result)
             await processed.mark(done)
             await SqlOutbox(conn).add([encode(m) for m in produced])
         return [(d, outcomes[i]) for i, d in enumerate(deliveries)]
 
     async def _apply(
-        self,
-        ctx: BatchContext,
-        delivery: Delivery,
-        message: Message,
-        called: object,
-        produced: list[Message],
-    ) -> Outcome:
+        self, conn: AsyncConnection, todo: Sequence[tuple[int, Delivery, Message, object]]
+    ) -> list[BatchResult]:
+        """The whole batch at once; if that fails, each message alone in its own savepoint."""
+        if not todo:
+            return []
+        items = [(message, called) for _, _, message, called in todo]
         try:
-            if isinstance(called, BaseException):
-                raise called
-            async with ctx.conn.begin_nested():
-                out = await self.handler.apply(ctx, message, called)
+            async with conn.begin_nested():
+                return await self.handler.apply(BatchContext(conn), items)
         except Exception as exc:
+            if len(items) == 1:
+                return [exc]
+            log.warning("batch failed; retrying message by message", error=repr(exc))
+        results: list[BatchResult] = []
+        for item in items:
+            try:
+                async with conn.begin_nested():
+                    results.extend(await self.handler.apply(BatchContext(conn), [item]))
+            except Exception as exc:
+                results.append(exc)
+        return results
+
+    def _failed(
+        self, delivery: Delivery, message: Message, exc: BaseException, produced: list[Message]
+    ) -> Outcome:
+        with structlog.contextvars.bound_contextvars(
+            order_id=message.order_id, message_type=type(message).__name__
+        ):
             outcome = self._failure_outcome(delivery, exc)
             if isinstance(outcome, DeadLetter):
                 log.error("dead-lettered", attempt=delivery.attempt, reason=outcome.reason)
                 produced.append(ProcessingFailed(message.order_id, self.spec.group, outcome.reason))
             else:
                 log.warning("will retry", attempt=delivery.attempt, error=repr(exc))
-            return outcome
-        produced.extend(out)
-        log.debug("applied", produced=[type(m).__name__ for m in out])
-        return Ack()
+        return outcome
 
-    def _failure_outcome(self, delivery: Delivery, exc: Exception) -> Outcome:
+    def _failure_outcome(self, delivery: Delivery, exc: BaseException) -> Outcome:
         reason = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, PermanentError) or delivery.attempt >= self.spec.max_attempts:
             return DeadLetter(reason)

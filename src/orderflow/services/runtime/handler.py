@@ -1,8 +1,13 @@
 """What a broker-driven service implements: a handler per consumer group.
 
-HandlerError
-├── TransientError   try again later (backoff); dead-lettered when attempts run out
-└── PermanentError   will never succeed: dead-lettered at once, the order marked failed
+    HandlerError
+    ├── TransientError   try again later (backoff); dead-lettered when attempts run out
+    └── PermanentError   will never succeed: dead-lettered at once, the order marked failed
+
+A handler applies a whole batch at once (set-based reads and writes are what make a database
+transaction per batch cheap) and answers per message: the messages it causes, or the error that
+message met. Raising instead fails the batch; the runtime then retries it message by message, so
+one poisonous message cannot hold up the others.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ class PermanentError(HandlerError):
     pass
 
 
+BatchResult = Sequence[Message] | Exception
+
+
 @dataclass
 class BatchContext:
     """One transaction shared by a batch of messages; `cache` lives as long as the batch."""
@@ -45,6 +53,8 @@ class Handler(Protocol):
         batch; its result is handed to `apply`. Raise TransientError to retry."""
         ...
 
-    async def apply(self, ctx: BatchContext, message: Message, called: object) -> Sequence[Message]:
-        """Apply the message inside the batch's transaction; return the messages to publish."""
+    async def apply(
+        self, ctx: BatchContext, batch: Sequence[tuple[Message, object]]
+    ) -> list[BatchResult]:
+        """Apply the batch inside one transaction; one result per message, in order."""
         ...

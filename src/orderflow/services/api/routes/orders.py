@@ -12,7 +12,7 @@ import structlog
 from fastapi import APIRouter, Header, Query
 from starlette.responses import Response
 
-from orderflow.adapters.db.orders import NewOrder, OrderQueries
+from orderflow.adapters.db.orders import NewOrder, OrderQueries, SqlOrderRepository
 from orderflow.adapters.db.outbox import SqlOutbox
 from orderflow.domain import messages as m
 from orderflow.domain.errors import DomainError, OrderNotCancellableError
@@ -30,8 +30,7 @@ from orderflow.services.api.serialize import (
     new_order_json,
     order_json,
 )
-from orderflow.services.runtime.handler import BatchContext
-from orderflow.services.runtime.transitions import apply_event
+from orderflow.services.runtime.transitions import apply_events
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
@@ -152,11 +151,13 @@ async def cancel_order(
         if await queries.get(oid, _owner_filter(who)) is None:
             raise ProblemError(404, "Not found", f"no order {oid}")
         try:
-            produced = await apply_event(
-                BatchContext(conn), m.CancellationRequested(oid, actor, reason), actor=actor
+            [produced] = await apply_events(
+                SqlOrderRepository(conn), [m.CancellationRequested(oid, actor, reason)], actor=actor
             )
         except OrderNotCancellableError as exc:
             raise ProblemError(409, "Order cannot be cancelled", str(exc)) from exc
+        if isinstance(produced, Exception):
+            raise produced
         await SqlOutbox(conn).add([encode(msg) for msg in produced])
         row = await queries.get(oid, None)
     assert row is not None
