@@ -1,0 +1,51 @@
+from __future__ import annotations
+
+import pytest
+
+from orderflow.services.gateway.paths import canonical_path
+from orderflow.services.gateway.problems import GatewayError
+
+
+@pytest.mark.parametrize(
+    ("raw", "decoded"),
+    [
+        (b"/", "/"),
+        (b"/api/v1/orders", "/api/v1/orders"),
+        (b"/api/v1/orders/", "/api/v1/orders/"),
+        (b"/api/a%20b", "/api/a b"),
+        (b"/api/caf%C3%A9", "/api/café"),
+        (b"/api/..x/x..", "/api/..x/x.."),
+    ],
+)
+def test_canonical_paths_pass(raw: bytes, decoded: str) -> None:
+    assert canonical_path(raw) == decoded
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"api",
+        b"/api/../admin",
+        b"/api/..",
+        b"/api/.",
+        b"/api/%2e%2e/admin",
+        b"/api/%2E/x",
+        b"/api%2Fadmin",
+        b"/api%5cadmin",
+        b"/api\\admin",
+        b"//admin",
+        b"/api//x",
+        b"/api/%252e%252e",
+        b"/api/%00",
+        b"/api/%0a",
+        b"/api/%7f",
+        b"/api/%g0",
+        b"/api/%",
+        b"/api/%ff",
+    ],
+)
+def test_tricks_are_refused(raw: bytes) -> None:
+    with pytest.raises(GatewayError) as refused:
+        canonical_path(raw)
+    assert refused.value.status == 400
+    assert refused.value.extra["reason"] == "non_canonical_path"

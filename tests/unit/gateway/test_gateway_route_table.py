@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from orderflow.services.gateway.routes import (
+    RouteSpec,
+    RouteTable,
+    RouteTableError,
+    load_route_table,
+)
+from orderflow.services.gateway.settings import GatewaySettings
+
+
+def _table(*prefixes: str) -> RouteTable:
+    return RouteTable(
+        [RouteSpec(prefix=p, upstream=f"http://u{i}") for i, p in enumerate(prefixes)]
+    )
+
+
+def test_longest_prefix_wins_on_segment_boundaries() -> None:
+    table = _table("/api", "/api/admin", "/admin")
+    assert table.match("/api/admin/x").spec.prefix == "/api/admin"  # type: ignore[union-attr]
+    assert table.match("/api/orders").spec.prefix == "/api"  # type: ignore[union-attr]
+    assert table.match("/api").spec.prefix == "/api"  # type: ignore[union-attr]
+    assert table.match("/apix") is None
+    assert table.match("/administrator") is None
+    assert table.match("/Admin") is None
+
+
+def test_defaults() -> None:
+    table = load_route_table(GatewaySettings(api_upstream="http://a:1"))
+    api = table.match("/api/v1/orders")
+    admin = table.match("/admin/")
+    assert api is not None
+    assert api.spec.upstream == "http://a:1"
+    assert api.spec.access == "authenticated"
+    assert admin is not None
+    assert admin.spec.roles == {"admin"}
+    assert table.match("/ws/orders") is not None
+    assert table.match("/auth/token") is None
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {"prefix": "/auth", "upstream": "http://x"},
+        {"prefix": "/auth/extra", "upstream": "http://x"},
+        {"prefix": "/.well-known", "upstream": "http://x"},
+        {"prefix": "/a/../b", "upstream": "http://x"},
+        {"prefix": "//a", "upstream": "http://x"},
+        {"prefix": "/a", "upstream": "ftp://x"},
+        {"prefix": "/a", "upstream": "http://x?q=1"},
+        {"prefix": "/a", "upstream": "http://x", "access": "roles"},
+        {"prefix": "/a", "upstream": "http://x", "roles": ["admin"]},
+        {"prefix": "/a", "upstream": "http://x", "access": "everyone"},
+        {"prefix": "/a", "upstream": "http://x", "typo": 1},
+    ],
+)
+def test_invalid_entries(entry: dict[str, object]) -> None:
+    with pytest.raises(ValidationError):
+        RouteSpec.model_validate(entry)
+
+
+def test_file_replaces_or_extends_defaults(tmp_path: Path) -> None:
+    path = tmp_path / "routes.json"
+    entry = {"prefix": "/reports", "upstream": "http://r:1", "access": "public"}
+    path.write_text(json.dumps({"routes": [entry]}))
+    alone = load_route_table(GatewaySettings(routes_file=path))
+    assert [r.spec.prefix for r in alone.routes] == ["/reports"]
+    path.write_text(json.dumps({"include_defaults": True, "routes": [entry]}))
+    both = load_route_table(GatewaySettings(routes_file=path))
+    assert {"/reports", "/api", "/admin"} <= {r.spec.prefix for r in both.routes}
+
+
+def test_toml_file(tmp_path: Path) -> None:
+    path = tmp_path / "routes.toml"
+    path.write_text(
+        '[[routes]]\nprefix = "/r"\nupstream = "http://r:1"\naccess = "roles"\nroles = ["admin"]\n'
+    )
+    table = load_route_table(GatewaySettings(routes_file=path))
+    assert table.match("/r/x") is not None
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "not json",
+        '{"routes": {}}',
+        '{"routes": [{"prefix": "/a"}]}',
+        '{"routes": [{"prefix": "/a", "upstream": "http://a"}, {"prefix": "/a/", "upstream": "http://b"}]}',
+    ],
+)
+def test_bad_files_fail_at_start(tmp_path: Path, content: str) -> None:
+    path = tmp_path / "routes.json"
+    path.write_text(content)
+    with pytest.raises(RouteTableError):
+        load_route_table(GatewaySettings(routes_file=path))
+
+
+def test_missing_file_fails_at_start(tmp_path: Path) -> None:
+    with pytest.raises(RouteTableError):
+        load_route_table(GatewaySettings(routes_file=tmp_path / "nope.json"))
