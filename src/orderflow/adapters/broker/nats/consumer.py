@@ -72,9 +72,11 @@ class NatsConsumer:
         self._sub: Any = None
         self._keeper: asyncio.Task[None] | None = None
         self._closed = False
+        self._reconnects = 0
 
     async def start(self) -> None:
         nc = self._broker.client
+        self._reconnects = nc.stats["reconnects"]
         self._inbox = nc.new_inbox()
         self._sub = await nc.subscribe(f"{self._inbox}.*", cb=self._on_message)
         self._keeper = asyncio.create_task(self._keep(), name=f"nats-consumer-{self._spec.group}")
@@ -128,6 +130,12 @@ class NatsConsumer:
         while not self._closed:
             await asyncio.sleep(interval)
             try:
+                reconnects = self._broker.client.stats["reconnects"]
+                if reconnects != self._reconnects:
+                    # Pull requests died with the old connection: ask again everywhere.
+                    self._reconnects = reconnects
+                    for part in self._partitions:
+                        part.pulling_until = 0.0
                 self._expire_leases()
                 for receipt in list(self._ready):
                     await receipt.msg.in_progress()
