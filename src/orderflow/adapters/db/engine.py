@@ -8,6 +8,7 @@ with SQLITE_BUSY instead of waiting for the lock. Reads use a separate engine wi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -15,15 +16,21 @@ from typing import Any
 
 from sqlalchemy import event
 from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_PRAGMAS = (
     "PRAGMA journal_mode=WAL",
     # FULL: a commit is on disk before the API answers 202 (group commit keeps this affordable).
     "PRAGMA synchronous=FULL",
-    "PRAGMA busy_timeout=30000",
+    # Short: waiting for another process's write lock is done in Database.write, in small steps.
+    "PRAGMA busy_timeout=2",
     "PRAGMA foreign_keys=ON",
 )
+
+
+# How long a writer waits for another process to release SQLite's write lock before failing.
+_LOCK_PATIENCE = 30.0
 
 
 class Database:
@@ -33,6 +40,7 @@ class Database:
         if self.is_sqlite:
             self._prepare_sqlite_file()
         self.writer = self._create_engine(pool_size, immediate=True)
+        self._write_lock = asyncio.Lock()
         self.reader = (
             self._create_engine(pool_size, immediate=False) if self.is_sqlite else self.writer
         )
@@ -52,8 +60,33 @@ class Database:
 
     @asynccontextmanager
     async def write(self) -> AsyncIterator[AsyncConnection]:
-        async with self.writer.begin() as conn:
-            yield conn
+        if not self.is_sqlite:
+            async with self.writer.begin() as conn:
+                yield conn
+            return
+        # SQLite has one writer at a time. Writers of this process queue here, in order, instead
+        # of in SQLite's busy handler, which sleeps up to 100 ms between tries and so lets a
+        # free lock sit idle; writers of other processes are waited for in short steps below.
+        async with self._write_lock, self.writer.connect() as conn:
+            loop = asyncio.get_running_loop()
+            deadline, delay = loop.time() + _LOCK_PATIENCE, 0.0005
+            while True:
+                try:
+                    await conn.begin()
+                    break
+                except OperationalError as exc:
+                    if "locked" not in str(exc) or loop.time() > deadline:
+                        raise
+                    await conn.rollback()
+                    await asyncio.sleep(delay)
+                    delay = min(delay * 2, 0.005)
+            try:
+                yield conn
+            except BaseException:
+                await conn.rollback()
+                raise
+            else:
+                await conn.commit()
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
