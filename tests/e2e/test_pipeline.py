@@ -89,7 +89,8 @@ async def test_300_concurrent_orders_reach_the_right_final_status(system: System
 
 
 async def test_kill_9_with_orders_in_flight_loses_and_doubles_nothing(tmp_path: Path) -> None:
-    system = System(tmp_path / "data")
+    # A short lease, so deliveries the killed workers held come back within seconds.
+    system = System(tmp_path / "data", env={"ORDERFLOW_ACK_WAIT": "3"})
     system.start()
     planned = mixed_orders(500, random.Random(11))
     client = Client(system.url, system.signer(), concurrency=64)
@@ -129,4 +130,26 @@ async def test_kill_9_with_orders_in_flight_loses_and_doubles_nothing(tmp_path: 
     charges = captures_per_order(system.data_dir / "payment-simulator.db")
     assert set(charges.values()) <= {1}, "nobody is charged twice"
     assert {oid for oid in accepted if final[oid]["status"] == "confirmed"} == set(charges)
+    assert "all invariants hold" in audit(system.data_dir)
+
+
+async def test_sigterm_finishes_or_hands_back_in_flight_work(tmp_path: Path) -> None:
+    system = System(tmp_path / "data")
+    system.start()
+    planned = mixed_orders(200, random.Random(5))
+    client = Client(system.url, system.signer())
+    try:
+        responses = await asyncio.gather(*(client.place(p) for p in planned))
+        assert {r.status_code for r in responses} == {202}
+        assert system.stop(timeout=30) == 0, system.logs()  # graceful, and promptly
+        system.start()
+        ids = {r.json()["id"]: p.who for r, p in zip(responses, planned, strict=True)}
+        final = await client.wait_settled(ids)
+    finally:
+        await client.aclose()
+        if system.proc and system.proc.poll() is None:
+            system.stop()
+    for r, p in zip(responses, planned, strict=True):
+        if p.expected is not None:
+            assert final[r.json()["id"]]["status"] == p.expected
     assert "all invariants hold" in audit(system.data_dir)
