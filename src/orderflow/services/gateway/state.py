@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderflow.services.gateway.accounts import AccountRepository
@@ -49,4 +49,4 @@ class GatewayState:
     minter: AssertionMinter
     routes: RouteTable
     limiters: Limiters
-    client: httpx.AsyncClient
+    client: aiohttp.ClientSession
