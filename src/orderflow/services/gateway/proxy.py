@@ -8,15 +8,14 @@ streamed chunk by chunk as it arrives, never buffered.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator
 
 import aiohttp
 import structlog
-from yarl import URL
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
+from yarl import URL
 
 from orderflow.services.gateway.forwarding import HOP_BY_HOP
 from orderflow.services.gateway.problems import GatewayError
@@ -76,7 +75,7 @@ async def forward(
             allow_redirects=False,
             timeout=_timeout(settings, route.read_timeout),
         )
-    except (TimeoutError, asyncio.TimeoutError) as exc:
+    except TimeoutError as exc:
         log.warning("upstream_timeout", upstream=route.upstream)
         raise GatewayError(
             504, "Gateway Timeout", "the upstream did not answer in time", reason="timeout"
