@@ -20,10 +20,17 @@ class Settings(BaseSettings):
     database_url: str = Field("", description="SQLAlchemy URL; default: SQLite in data_dir")
     broker_url: str = Field("", description="embedded:///path, nats://..., amqp://...")
     broker_prefix: str = Field("orderflow", description="prefix for topics, streams and queues")
+    broker_partitions: int = Field(
+        0,
+        ge=0,
+        description="shards per topic on NATS/RabbitMQ (0: the engine's default); every process"
+        " of a deployment must use the same number",
+    )
 
     host: str = "127.0.0.1"
     port: int = 8080  # the public port
     api_port: int = 8080
+    health_port: int = Field(0, description="/healthz and /readyz of a worker or relay (0: off)")
 
     identity_keys_dir: Path = Field(
         Path(""), description="gateway signing keys; default data_dir/keys"
@@ -41,7 +48,7 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
 
     log_level: str = "INFO"
-    log_json: bool = True
+    log_json: bool | None = Field(None, description="JSON lines; default: unless on a terminal")
     seed_demo_catalog: bool = True
 
     @model_validator(mode="after")
