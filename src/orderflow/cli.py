@@ -28,6 +28,14 @@ BrokerUrl = Annotated[
     typer.Option(help="embedded:///path, nats://host:4222 or amqp://user:pw@host/vhost."),
 ]
 Port = Annotated[int | None, typer.Option(help="Port to listen on.")]
+HealthPort = Annotated[
+    int | None,
+    typer.Option(
+        "--health-port",
+        "--port",
+        help="Serve /healthz and /readyz (database and broker reachable) on this port.",
+    ),
+]
 
 
 def _settings(**overrides: Any) -> Settings:
@@ -88,15 +96,17 @@ def run(
 
 
 async def _wait_healthy(url: str, stopping: asyncio.Event, timeout: float = 60.0) -> None:
-    import httpx
+    import aiohttp
 
-    async with httpx.AsyncClient() as client:
-        deadline = asyncio.get_running_loop().time() + timeout
-        while not stopping.is_set() and asyncio.get_running_loop().time() < deadline:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as client:
+        while not stopping.is_set() and loop.time() < deadline:
             try:
-                if (await client.get(url, timeout=1.0)).status_code == 200:
-                    return
-            except httpx.HTTPError:
+                async with client.get(url) as response:
+                    if response.status == 200:
+                        return
+            except (aiohttp.ClientError, TimeoutError):
                 pass
             await asyncio.sleep(0.1)
 
@@ -131,11 +141,14 @@ def worker(
     data_dir: DataDir = None,
     database_url: DatabaseUrl = None,
     broker_url: BrokerUrl = None,
+    health_port: HealthPort = None,
 ) -> None:
     """Run consumers (and/or the outbox relay) until SIGTERM."""
     from orderflow.bootstrap import WORKERS, WorkerSet
 
-    settings = _settings(data_dir=data_dir, database_url=database_url, broker_url=broker_url)
+    settings = _settings(
+        data_dir=data_dir, database_url=database_url, broker_url=broker_url, health_port=health_port
+    )
     wanted = set(WORKERS) | {"relay"} if "all" in names else set(names)
     unknown = wanted - set(WORKERS) - {"relay"}
     if unknown:
@@ -154,10 +167,13 @@ def worker(
 
 @app.command()
 def relay(
-    data_dir: DataDir = None, database_url: DatabaseUrl = None, broker_url: BrokerUrl = None
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    broker_url: BrokerUrl = None,
+    health_port: HealthPort = None,
 ) -> None:
-    """Run only the outbox relay."""
-    worker(["relay"], data_dir, database_url, broker_url)
+    """Run only the outbox relay (several may run at once on PostgreSQL)."""
+    worker(["relay"], data_dir, database_url, broker_url, health_port)
 
 
 @app.command()
