@@ -64,35 +64,68 @@ def run(
     database_url: DatabaseUrl = None,
     broker_url: BrokerUrl = None,
     port: Port = None,
+    api_port: Annotated[int | None, typer.Option(help="Internal port of the order API.")] = None,
 ) -> None:
     """Migrate, seed the demo catalog, and run every service until Ctrl-C."""
     from orderflow.bootstrap import prepare
     from orderflow.supervisor import ChildSpec, Supervisor, child_env
 
     settings = _settings(
-        data_dir=data_dir, database_url=database_url, broker_url=broker_url, port=port
+        data_dir=data_dir,
+        database_url=database_url,
+        broker_url=broker_url,
+        port=port,
+        api_port=api_port,
     )
     configure_logging("supervisor", settings.log_level, settings.log_json)
     asyncio.run(prepare(settings))
-    api_port = settings.port
+    admin_password = asyncio.run(_prepare_gateway(settings))
     children = [
-        ChildSpec("api", ("serve", "api", "--port", str(api_port))),
+        ChildSpec("gateway", ("serve", "gateway", "--port", str(settings.port))),
+        ChildSpec("api", ("serve", "api", "--port", str(settings.api_port))),
         ChildSpec("workers", ("worker", "all")),
     ]
+    env = _env_for_children(settings)
+    env["ORDERFLOW_GATEWAY_API_UPSTREAM"] = f"http://127.0.0.1:{settings.api_port}"
+    public = f"http://{settings.host}:{settings.port}"
 
     async def main() -> None:
-        supervisor = Supervisor(children, child_env(_env_for_children(settings)))
+        supervisor = Supervisor(children, child_env(env))
         await supervisor.start()
-        await _wait_healthy(f"http://{settings.host}:{api_port}/healthz", supervisor.stopping)
-        typer.echo(
-            f"\nOrderFlow is running.\n  API:      http://{settings.host}:{api_port}/api/v1\n"
-            f"  OpenAPI:  http://{settings.host}:{api_port}/docs\n"
-            f"  Data:     {settings.data_dir.resolve()}\nPress Ctrl-C to stop.\n",
-            err=True,
+        for url in (f"{public}/healthz", f"http://127.0.0.1:{settings.api_port}/healthz"):
+            await _wait_healthy(url, supervisor.stopping)
+        banner = (
+            f"\nOrderFlow is running.\n"
+            f"  Gateway (the public entry): {public}\n"
+            f"  Order API:                  {public}/api/v1/orders, {public}/api/v1/products\n"
+            f"  Sign up / log in:           POST {public}/auth/register, POST {public}/auth/token\n"
+            f"  Data:                       {settings.data_dir.resolve()}\n"
         )
+        if admin_password:
+            banner += f"  Demo admin (shown once):    {DEMO_ADMIN} / {admin_password}\n"
+        typer.echo(banner + "Press Ctrl-C to stop.\n", err=True)
         await supervisor.run_until_stopped()
 
     asyncio.run(main())
+
+
+DEMO_ADMIN = "admin@orderflow.local"
+
+
+async def _prepare_gateway(settings: Settings) -> str | None:
+    """Migrate the gateway's database; on first start create the demo admin and return its
+    password (it is stored only as a hash, so this is the one time it can be shown)."""
+    import secrets
+
+    from orderflow.services.gateway import EmailTakenError, create_admin, migrate
+
+    await migrate(settings)
+    password = secrets.token_urlsafe(12)
+    try:
+        await create_admin(settings, DEMO_ADMIN, password)
+    except EmailTakenError:
+        return None
+    return password
 
 
 async def _wait_healthy(url: str, stopping: asyncio.Event, timeout: float = 60.0) -> None:
@@ -133,6 +166,51 @@ def serve_api(
         timeout_graceful_shutdown=20,
     )
     uvicorn.Server(config).run()
+
+
+@serve_app.command("gateway")
+def serve_gateway(port: Port = None, data_dir: DataDir = None) -> None:
+    """The authentication gateway: the public entry point."""
+    from orderflow.services.gateway import create_gateway_app
+
+    settings = _settings(data_dir=data_dir)
+    configure_logging("gateway", settings.log_level, settings.log_json)
+    config = uvicorn.Config(
+        create_gateway_app(settings),
+        host=settings.host,
+        port=port or settings.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        # The gateway decides itself whether to trust X-Forwarded-For (trust_forwarded_for);
+        # uvicorn's default would trust it from any local client and defeat per-IP limits.
+        proxy_headers=False,
+        timeout_graceful_shutdown=20,
+    )
+    uvicorn.Server(config).run()
+
+
+admin_app = typer.Typer(no_args_is_help=True, help="Manage gateway accounts.")
+app.add_typer(admin_app, name="admin")
+
+
+@admin_app.command("create")
+def admin_create(
+    email: Annotated[str, typer.Option(help="The admin's email (their login).")],
+    password: Annotated[str, typer.Option(prompt=True, hide_input=True)],
+    data_dir: DataDir = None,
+) -> None:
+    """Create an admin account in the gateway's database."""
+    from orderflow.services.gateway import AdminInputError, EmailTakenError, create_admin
+
+    settings = _settings(data_dir=data_dir)
+    try:
+        account = asyncio.run(create_admin(settings, email, password))
+    except (AdminInputError, EmailTakenError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    typer.echo(f"created admin {email} ({account})")
 
 
 @app.command()
@@ -185,14 +263,17 @@ def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def main() -> None:
+        from orderflow.services.gateway import migrate as migrate_gateway
+
         db = build_database(settings)
         try:
             await apply(db)
         finally:
             await db.dispose()
+        await migrate_gateway(settings)
 
     asyncio.run(main())
-    typer.echo("database is at the latest migration")
+    typer.echo("the order and gateway databases are at their latest migration")
 
 
 @app.command()

@@ -28,8 +28,8 @@ class Settings(BaseSettings):
     )
 
     host: str = "127.0.0.1"
-    port: int = 8080  # the public port
-    api_port: int = 8080
+    port: int = 8080  # the public port: the gateway
+    api_port: int = 8081  # internal: only the gateway talks to it
     health_port: int = Field(0, description="/healthz and /readyz of a worker or relay (0: off)")
 
     identity_keys_dir: Path = Field(

@@ -40,12 +40,19 @@ class System:
     data_dir: Path
     args: tuple[str, ...] = ("run",)
     env: Mapping[str, str] = field(default_factory=dict)
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=free_port)  # the public port: the gateway under `run`
+    api_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
     @property
     def url(self) -> str:
+        """The order API itself; tests sign identity assertions as the gateway would."""
+        port = self.api_port if self.args[0] == "run" else self.port
+        return f"http://127.0.0.1:{port}"
+
+    @property
+    def public_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def signer(self) -> AssertionSigner:
@@ -63,13 +70,17 @@ class System:
         }
         with self.log_path.open("wb") as log:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "orderflow", *self.args, "--port", str(self.port)],
+                [sys.executable, "-m", "orderflow", *self.args, *self._port_args()],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         self.wait_healthy(timeout)
+
+    def _port_args(self) -> list[str]:
+        ports = ["--port", str(self.port)]
+        return [*ports, "--api-port", str(self.api_port)] if self.args[0] == "run" else ports
 
     def wait_healthy(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -78,7 +89,10 @@ class System:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"system exited early:\n{self.logs()}")
             try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
+                if all(
+                    httpx.get(f"{url}/healthz", timeout=1).status_code == 200
+                    for url in {self.url, self.public_url}
+                ):
                     return
             except httpx.HTTPError:
                 pass

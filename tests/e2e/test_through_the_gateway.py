@@ -1,0 +1,67 @@
+"""`orderflow run` as a user meets it: everything through the gateway's public port."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.support.system import System, order_body
+
+ADMIN_LINE = re.compile(r"Demo admin \(shown once\):\s+(\S+) / (\S+)")
+
+
+def login(client: httpx.Client, email: str, password: str) -> str:
+    response = client.post("/auth/token", data={"username": email, "password": password})
+    assert response.status_code == 200, response.text
+    return str(response.json()["access_token"])
+
+
+def test_a_customer_signs_up_orders_and_sees_it_confirmed(tmp_path: Path) -> None:
+    system = System(tmp_path / "data")
+    system.start()
+    try:
+        with httpx.Client(base_url=system.public_url, timeout=10) as client:
+            registered = client.post(
+                "/auth/register",
+                json={"email": "ada@example.com", "password": "correct horse", "name": "Ada"},
+            )
+            assert registered.status_code in (201, 202), registered.text
+            auth = {"Authorization": f"Bearer {login(client, 'ada@example.com', 'correct horse')}"}
+
+            placed = client.post("/api/v1/orders", json=order_body([("MUG-WHT", 2)]), headers=auth)
+            assert placed.status_code == 202, placed.text
+            order_id = placed.json()["id"]
+            deadline = time.monotonic() + 30
+            while (order := client.get(f"/api/v1/orders/{order_id}", headers=auth).json())[
+                "status"
+            ] != "confirmed":
+                assert time.monotonic() < deadline, order
+                time.sleep(0.2)
+            assert [e["status"] for e in order["timeline"]] == [
+                "pending",
+                "reserved",
+                "paid",
+                "confirmed",
+            ]
+            assert client.get("/api/v1/orders", headers=auth).json()["items"][0]["id"] == order_id
+
+            # Without a token the gateway refuses; the API's own port refuses anyone unsigned.
+            assert client.get("/api/v1/orders").status_code == 401
+            assert httpx.get(f"{system.url}/api/v1/orders", headers=auth).status_code == 401
+
+            # The demo admin, whose password the first start printed once, sees every order.
+            match = ADMIN_LINE.search(system.logs())
+            assert match, system.logs()
+            admin = {"Authorization": f"Bearer {login(client, *match.groups())}"}
+            assert client.get(f"/api/v1/orders/{order_id}", headers=admin).status_code == 200
+    finally:
+        system.stop()
+
+    system.start()  # a second start keeps the admin and does not print a password again
+    try:
+        assert not ADMIN_LINE.search(system.logs())
+    finally:
+        system.stop()
