@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orderflow.services.api.problems import problem_response
+from orderflow.services.api.problems import ProblemError, problem_response
 
 
-class _TooLargeError(Exception):
-    pass
+class _TooLargeError(ProblemError):
+    """Raised from receive() on a chunked body that grows past the limit. A ProblemError, so the
+    app answers 413 even when FastAPI is the one reading the body (it re-raises HTTPExceptions
+    but turns anything else into a 400)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__(413, "Body too large", f"request bodies are limited to {max_bytes} bytes")
 
 
 class BodySizeLimit:
@@ -20,9 +25,8 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        too_large = problem_response(
-            413, "Body too large", f"request bodies are limited to {self.max_bytes} bytes"
-        )
+        error = _TooLargeError(self.max_bytes)
+        too_large = problem_response(error.status, error.title, error.problem_detail)
         for name, value in scope["headers"]:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await too_large(scope, receive, send)
@@ -36,7 +40,7 @@ class BodySizeLimit:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
-                    raise _TooLargeError
+                    raise error
             return message
 
         async def tracking_send(message: Message) -> None:

@@ -25,10 +25,13 @@ class Problem(BaseModel):
     errors: list[dict[str, Any]] | None = None
 
 
-class ProblemError(Exception):
+class ProblemError(StarletteHTTPException):
+    """An error answered as a problem. It is an HTTPException so that FastAPI, which turns any
+    other exception raised while it reads the body into a bare 400, lets it through unchanged."""
+
     def __init__(self, status: int, title: str, detail: str | None = None) -> None:
-        super().__init__(detail or title)
-        self.status, self.title, self.detail = status, title, detail
+        super().__init__(status, detail or title)
+        self.status, self.title, self.problem_detail = status, title, detail
 
 
 def problem_response(
@@ -62,7 +65,7 @@ async def _validation(_: Request, exc: Exception) -> Response:
 
 async def _problem(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
-    return problem_response(exc.status, exc.title, exc.detail)
+    return problem_response(exc.status, exc.title, exc.problem_detail)
 
 
 async def _http(_: Request, exc: Exception) -> Response:

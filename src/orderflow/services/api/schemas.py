@@ -5,13 +5,53 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+)
 
 MAX_LINES = 100
 MAX_QUANTITY = 10_000
 
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+
+def _trimmed(value: str) -> str:
+    # Never trimmed down to nothing: the schema's `\S` promised a value, so keep what was sent.
+    return value.strip() or value
+
+
+# Required texts must hold a non-blank character, said in the schema itself: a minLength checked
+# after trimming would refuse "  ", which the documented schema accepts.
+NON_BLANK = r"\S"
+Text = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=200, pattern=NON_BLANK),
+    AfterValidator(_trimmed),
+]
+City = Annotated[
+    str,
+    StringConstraints(min_length=1, max_length=100, pattern=NON_BLANK),
+    AfterValidator(_trimmed),
+]
+PostalCode = Annotated[
+    str, StringConstraints(min_length=1, max_length=20, pattern=NON_BLANK), AfterValidator(_trimmed)
+]
 OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None
+
+
+def _integral(value: Any) -> Any:
+    """JSON has one number type: 2.0 is the integer 2 (and JSON Schema's "integer" says so too)."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Strict otherwise: "2", true and 2.5 are still refused.
+Quantity = Annotated[int, Field(ge=1, le=MAX_QUANTITY), BeforeValidator(_integral)]
 
 
 class Strict(BaseModel):
@@ -22,18 +62,16 @@ class ItemIn(Strict):
     sku: Annotated[
         str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9._-]+$")
     ]
-    quantity: int = Field(ge=1, le=MAX_QUANTITY)
+    quantity: Quantity
 
 
 class AddressIn(Strict):
     name: Text
     line1: Text
     line2: OptionalText = None
-    city: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+    city: City
     region: OptionalText = None
-    postal_code: Annotated[
-        str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20)
-    ]
+    postal_code: PostalCode
     country: Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")] = Field(
         description="ISO 3166-1 alpha-2 code"
     )
