@@ -7,11 +7,14 @@ adapters) instead of patching anything.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+import functools
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 import structlog
 from fastapi import FastAPI
+from sqlalchemy import text
 
 from orderflow.adapters.broker.factory import broker_from_url
 from orderflow.adapters.db.engine import Database
@@ -32,6 +35,7 @@ from orderflow.services.payment.handler import PaymentHandler
 from orderflow.services.relay.relay import OutboxRelay
 from orderflow.services.runtime.consumer import ConsumerRunner
 from orderflow.services.runtime.handler import Handler
+from orderflow.services.runtime.health import HealthServer
 
 log = structlog.get_logger()
 
@@ -41,7 +45,9 @@ def build_database(settings: Settings) -> Database:
 
 
 def build_broker(settings: Settings) -> Broker:
-    return broker_from_url(settings.broker_url, settings.broker_prefix)
+    return broker_from_url(
+        settings.broker_url, settings.broker_prefix, settings.broker_partitions or None
+    )
 
 
 def build_payment_gateway(settings: Settings) -> PaymentGateway:
@@ -117,7 +123,47 @@ class WorkerSet:
     async def run(self) -> None:
         db = build_database(self.settings)
         broker = build_broker(self.settings)
-        await broker.connect()
+        health = self._health_server(db, broker)
+        if health is not None:
+            await health.start()
+        try:
+            if await self._connect(broker):
+                await self._serve(db, broker)
+        finally:
+            if health is not None:
+                await health.close()
+            await broker.close()
+            await db.dispose()
+
+    def _health_server(self, db: Database, broker: Broker) -> HealthServer | None:
+        if not self.settings.health_port:
+            return None
+
+        async def database() -> None:
+            async with db.read() as conn:
+                await conn.execute(text("SELECT 1"))
+
+        return HealthServer(
+            self.settings.host,
+            self.settings.health_port,
+            {"database": database, "broker": broker.ping},
+        )
+
+    async def _connect(self, broker: Broker) -> bool:
+        """Connect, waiting out a broker that is not up yet; False if stopped meanwhile."""
+        delay = 0.5
+        while not self.stop.is_set():
+            try:
+                await broker.connect()
+                return True
+            except ConnectionError as exc:
+                log.warning("broker unreachable; retrying", error=str(exc), retry_in=delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), delay)
+                delay = min(delay * 2, 5.0)
+        return False
+
+    async def _serve(self, db: Database, broker: Broker) -> None:
         relay = OutboxRelay(db, broker, batch_size=self.settings.batch_size * 2)
         runners = [
             ConsumerRunner(
@@ -131,12 +177,25 @@ class WorkerSet:
             )
             for name in self.names
         ]
-        try:
-            await declare_topology(broker, self.settings)
-            tasks = [asyncio.create_task(r.run(self.stop), name=r.spec.group) for r in runners]
-            if self.with_relay:
-                tasks.append(asyncio.create_task(relay.run(self.stop), name="relay"))
-            await asyncio.gather(*tasks)
-        finally:
-            await broker.close()
-            await db.dispose()
+        await self._until_stopped("topology", lambda: declare_topology(broker, self.settings))
+        loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [
+            (r.spec.group, functools.partial(r.run, self.stop)) for r in runners
+        ]
+        if self.with_relay:
+            loops.append(("relay", functools.partial(relay.run, self.stop)))
+        await asyncio.gather(*(self._until_stopped(name, step) for name, step in loops))
+
+    async def _until_stopped(self, name: str, step: Callable[[], Awaitable[None]]) -> None:
+        """Run `step` to completion, starting it again after an error (a broker or database
+        outage) with capped backoff, until it completes or the set is asked to stop."""
+        failures = 0
+        while not self.stop.is_set():
+            try:
+                await step()
+                return
+            except Exception as exc:
+                failures += 1
+                delay = min(0.25 * 2**failures, 5.0)
+                log.error("failed; restarting", task=name, error=repr(exc), retry_in=delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stop.wait(), delay)

@@ -324,33 +324,37 @@ def audit(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
 
 @app.command()
 def bench(
-    url: Annotated[str, typer.Option(help="Where the API answers.")] = "http://127.0.0.1:8080",
+    url: Annotated[str, typer.Option(help="The gateway (or, with --direct, the API).")] = (
+        "http://127.0.0.1:8080"
+    ),
     orders: Annotated[int, typer.Option(help="How many orders to submit.")] = 5000,
     concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 64,
     rate: Annotated[
         float | None, typer.Option(help="Orders per second (default: flat out).")
     ] = None,
-    customers: Annotated[int, typer.Option(help="Distinct customers to spread orders over.")] = 100,
+    direct: Annotated[
+        bool,
+        typer.Option(
+            help="Talk to the API's own port, signing identity assertions with the local "
+            "gateway key from the data dir (measures the API without the gateway)."
+        ),
+    ] = False,
+    email: Annotated[str, typer.Option(help="Bench customer (registered if new).")] = (
+        "bench@orderflow.local"
+    ),
+    password: Annotated[str, typer.Option(help="Bench customer's password.")] = "orderflow-bench",
     data_dir: DataDir = None,
 ) -> None:
     """Submit orders, wait for them to settle, print throughput and submit-to-final latency."""
-    import uuid
-
     from rich.progress import Progress
 
-    from orderflow.adapters.identity.assertions import HEADER, AssertionSigner, ensure_signing_key
-    from orderflow.bench import run_bench
-    from orderflow.domain.identity import Identity
+    from orderflow.bench import direct_headers, login_headers, run_bench
 
-    settings = _settings(data_dir=data_dir)
-    signer = AssertionSigner(ensure_signing_key(settings.identity_keys_dir), ttl=3600)
-    tokens = [
-        signer.sign(Identity(str(uuid.uuid4()), frozenset({"customer"}))) for _ in range(customers)
-    ]
-
-    def headers(i: int) -> dict[str, str]:
-        return {HEADER: tokens[i % len(tokens)]}
-
+    if direct:
+        settings = _settings(data_dir=data_dir)
+        headers = direct_headers(settings.identity_keys_dir, customers=100)
+    else:
+        headers = asyncio.run(login_headers(url, email, password))
     with Progress(transient=True) as progress:
         result = asyncio.run(run_bench(url, headers, orders, concurrency, rate, progress))
     typer.echo(result.report())

@@ -1,0 +1,81 @@
+"""A tiny HTTP endpoint for processes that serve no HTTP otherwise (workers, the relay).
+
+`GET /healthz` answers 200 while the event loop runs (liveness: restart me if this fails);
+`GET /readyz` answers 200 when every check passes and 503 with the failures otherwise
+(readiness: the database and the broker are reachable). Anything else is 404. Plain
+asyncio streams: two routes do not need a web framework in every worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+
+import orjson
+import structlog
+
+log = structlog.get_logger()
+
+Check = Callable[[], Awaitable[object]]
+CHECK_TIMEOUT = 3.0
+
+
+class HealthServer:
+    def __init__(self, host: str, port: int, checks: Mapping[str, Check]) -> None:
+        self._host = host
+        self._port = port
+        self._checks = checks
+        self._server: asyncio.Server | None = None
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, self._host, self._port)
+        log.info("health endpoint listening", host=self._host, port=self._port)
+
+    async def close(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            with contextlib.suppress(Exception):
+                await self._server.wait_closed()
+
+    async def readiness(self) -> dict[str, str]:
+        """Each check's result: "ok" or what went wrong."""
+        names = list(self._checks)
+        results = await asyncio.gather(
+            *(asyncio.wait_for(self._checks[n](), CHECK_TIMEOUT) for n in names),
+            return_exceptions=True,
+        )
+        return {
+            name: f"{type(r).__name__}: {r}" if isinstance(r, BaseException) else "ok"
+            for name, r in zip(names, results, strict=True)
+        }
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
+            method, path, *_ = request.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
+            status, body = await self._answer(method, path.split("?", 1)[0])
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
+            )
+            await writer.drain()
+        except (OSError, ValueError, asyncio.IncompleteReadError, TimeoutError):
+            pass  # a client that went away or spoke nonsense gets nothing
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    async def _answer(self, method: str, path: str) -> tuple[str, bytes]:
+        if method not in ("GET", "HEAD"):
+            return "405 Method Not Allowed", b'{"status":"method not allowed"}'
+        if path == "/healthz":
+            return "200 OK", b'{"status":"ok"}'
+        if path == "/readyz":
+            checks = await self.readiness()
+            ready = all(v == "ok" for v in checks.values())
+            body = orjson.dumps({"status": "ready" if ready else "not ready", **checks})
+            return ("200 OK" if ready else "503 Service Unavailable"), body
+        return "404 Not Found", b'{"status":"not found"}'
