@@ -41,8 +41,14 @@ class SqlOutbox:
             ],
         )
 
-    async def oldest(self, limit: int) -> list[OutboxRow]:
-        rows = await self._conn.execute(select(outbox).order_by(outbox.c.id).limit(limit))
+    async def oldest(self, limit: int, *, claim: bool = False) -> list[OutboxRow]:
+        """The oldest rows. `claim` (PostgreSQL, in a write transaction): lock them until the
+        transaction ends and skip rows another relay has locked, so relays share the outbox
+        instead of publishing the same rows."""
+        query = select(outbox).order_by(outbox.c.id).limit(limit)
+        if claim:
+            query = query.with_for_update(skip_locked=True)
+        rows = await self._conn.execute(query)
         return [
             OutboxRow(r.id, OutgoingMessage(r.topic, r.key, r.message_id, r.payload)) for r in rows
         ]

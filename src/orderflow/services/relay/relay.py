@@ -2,6 +2,14 @@
 
 If the broker is down the rows stay and are published later; a crash between publish and delete
 publishes them again, which the broker's dedup by message id (and consumer idempotency) absorbs.
+
+Several relays may run against one PostgreSQL database: each claims its batch with
+`FOR UPDATE SKIP LOCKED` in the transaction that deletes it after publishing, so relays split the
+outbox instead of racing for the same rows (a relay that dies mid-batch releases its locks with
+its connection, and another takes the rows). Per-order order survives: a message is only written
+after the one that caused it was consumed, hence published, so two rows of one order in the
+outbox at once are concurrent anyway. On SQLite (one machine) the batch is read, published and
+deleted in separate steps, so writers are not held up while the broker confirms.
 """
 
 from __future__ import annotations
@@ -52,6 +60,14 @@ class OutboxRelay:
         log.info("relay stopped")
 
     async def publish_batch(self) -> int:
+        if not self._db.is_sqlite:
+            async with self._db.write() as conn:
+                outbox = SqlOutbox(conn)
+                claimed = await outbox.oldest(self._batch_size, claim=True)
+                if claimed:
+                    await self._broker.publish([row.message for row in claimed])
+                    await outbox.remove([row.id for row in claimed])
+            return len(claimed)
         async with self._db.read() as conn:
             rows = await SqlOutbox(conn).oldest(self._batch_size)
         if not rows:
