@@ -10,14 +10,18 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 from rich.progress import Progress
 
+from orderflow.adapters.identity.assertions import HEADER, AssertionSigner, ensure_signing_key
+from orderflow.domain.identity import CUSTOMER, Identity
 from orderflow.domain.order import SETTLED_STATUSES
 
 SKUS = ("TSHIRT-BLK", "HOODIE-GRY", "MUG-WHT", "CAP-RED", "SOCKS-3PK", "STICKER-PK", "POSTER-A2")
@@ -53,6 +57,36 @@ class BenchResult:
         return "\n".join(lines)
 
 
+Headers = Callable[[int], dict[str, str]]
+
+
+async def login_headers(base_url: str, email: str, password: str) -> Headers:
+    """Sign the bench customer up (the gateway answers alike whether or not it exists) and log
+    in; every order then carries that customer's bearer token."""
+    async with aiohttp.ClientSession(base_url) as client:
+        body = {"email": email, "password": password, "name": "Bench customer"}
+        async with client.post("/auth/register", json=body) as response:
+            if response.status >= 400 and response.status != 409:
+                raise RuntimeError(f"register failed: {response.status} {await response.text()}")
+        form = {"username": email, "password": password}
+        async with client.post("/auth/token", data=form) as response:
+            if response.status != 200:
+                raise RuntimeError(f"login failed: {response.status} {await response.text()}")
+            token = (await response.json())["access_token"]
+    auth = {"Authorization": f"Bearer {token}"}
+    return lambda _: auth
+
+
+def direct_headers(key_dir: Path, customers: int) -> Headers:
+    """Identity assertions signed with the local gateway key, as the gateway would send them."""
+    signer = AssertionSigner(ensure_signing_key(key_dir), ttl=3600)
+    tokens = [
+        {HEADER: signer.sign(Identity(str(uuid.uuid4()), frozenset({CUSTOMER})))}
+        for _ in range(customers)
+    ]
+    return lambda i: tokens[i % len(tokens)]
+
+
 def order_body(rng: random.Random) -> dict[str, Any]:
     return {
         "items": [{"sku": s, "quantity": rng.randint(1, 3)} for s in rng.sample(SKUS, 2)],
@@ -69,7 +103,7 @@ def order_body(rng: random.Random) -> dict[str, Any]:
 
 async def run_bench(
     base_url: str,
-    headers: Callable[[int], dict[str, str]],
+    headers: Headers,
     orders: int,
     concurrency: int,
     rate: float | None,
@@ -127,7 +161,7 @@ async def run_bench(
 async def _wait_settled(
     client: aiohttp.ClientSession,
     accepted: Sequence[tuple[str, int]],
-    headers: Callable[[int], dict[str, str]],
+    headers: Headers,
     progress: Progress | None,
 ) -> list[dict[str, Any]]:
     """Orders are processed roughly first in, first out: wait for the newest, then read all."""
