@@ -20,13 +20,15 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_PRAGMAS = (
+    # Switching a new file to WAL takes a lock: wait for it like any other statement would.
+    "PRAGMA busy_timeout=30000",
     "PRAGMA journal_mode=WAL",
     # FULL: a commit is on disk before the API answers 202 (group commit keeps this affordable).
     "PRAGMA synchronous=FULL",
-    # Short: waiting for another process's write lock is done in Database.write, in small steps.
-    "PRAGMA busy_timeout=2",
     "PRAGMA foreign_keys=ON",
 )
+# Writers only: waiting for another process's write lock is done in Database.write, in short steps.
+WRITER_BUSY_TIMEOUT = "PRAGMA busy_timeout=2"
 
 
 # How long a writer waits for another process to release SQLite's write lock before failing.
@@ -107,6 +109,8 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor = dbapi_conn.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        if immediate:
+            cursor.execute(WRITER_BUSY_TIMEOUT)
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")
