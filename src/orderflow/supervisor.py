@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import signal
 import sys
@@ -41,7 +42,12 @@ class Supervisor:
 
     async def _spawn(self, child: ChildSpec) -> None:
         self._procs[child.name] = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "orderflow", *child.args, env=self._env
+            sys.executable,
+            "-m",
+            "orderflow",
+            *child.args,
+            env=self._env,
+            preexec_fn=_die_with_parent,
         )
         log.info("started", child=child.name, pid=self._procs[child.name].pid)
 
@@ -83,6 +89,16 @@ class Supervisor:
                 proc.kill()
                 await proc.wait()
         log.info("all services stopped")
+
+
+def _die_with_parent() -> None:
+    """Linux: a child gets SIGTERM (and stops gracefully) if the supervisor dies without
+    stopping it, e.g. when it is killed with SIGKILL, instead of running on as an orphan."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+_PR_SET_PDEATHSIG = 1
 
 
 def child_env(overrides: Mapping[str, str]) -> dict[str, str]:
