@@ -20,7 +20,11 @@ import aio_pika
 from aio_pika.exceptions import AMQPError, ChannelClosed
 
 from orderflow.adapters.broker.rabbitmq import topology as names
-from orderflow.adapters.broker.rabbitmq.consumer import RabbitMqConsumer, header_text
+from orderflow.adapters.broker.rabbitmq.consumer import (
+    RabbitMqConsumer,
+    connection_open,
+    header_text,
+)
 from orderflow.adapters.broker.rabbitmq.topology import Topology
 from orderflow.ports.broker import ConsumerSpec, DeadLetterRecord, OutgoingMessage
 
@@ -46,13 +50,13 @@ class RabbitMqBroker:
 
     async def channel(self) -> Any:
         """The publishing channel (confirms on), reconnecting if the connection was lost."""
-        if self._channel is not None and not self._channel.is_closed:
+        if self._channel_usable():
             return self._channel
         async with self._reconnect:
-            if self._channel is not None and not self._channel.is_closed:
+            if self._channel_usable():
                 return self._channel
             try:
-                if self._connection is None or self._connection.is_closed:
+                if not connection_open(self._connection):
                     self._connection = await aio_pika.connect(self.url, timeout=5)
                 self._channel = await self._connection.channel(publisher_confirms=True)
                 await self._channel.declare_exchange(
@@ -64,6 +68,13 @@ class RabbitMqBroker:
             except (OSError, AMQPError, TimeoutError) as exc:
                 raise ConnectionError(f"cannot reach RabbitMQ at {self.url}: {exc}") from exc
             return self._channel
+
+    def _channel_usable(self) -> bool:
+        return (
+            self._channel is not None
+            and not self._channel.is_closed
+            and connection_open(self._connection)
+        )
 
     async def connect_member(self) -> Any:
         """A connection of its own for one group member, so its shard locks die with it."""

@@ -55,6 +55,15 @@ def header_text(value: object) -> str:
     return str(value)
 
 
+def connection_open(connection: Any) -> bool:
+    """Whether the AMQP connection still works. aio-pika's own `is_closed` only turns True on
+    `close()`; when the broker goes away (a restart) only the underlying connection knows."""
+    if connection is None or connection.is_closed:
+        return False
+    transport = connection.transport
+    return transport is not None and not transport.connection.is_closed
+
+
 async def _ignore_message(message: Any) -> None:
     pass
 
@@ -128,7 +137,7 @@ class RabbitMqConsumer:
         while not self._closed:
             await asyncio.sleep(TICK)
             try:
-                if self._conn is None or self._conn.is_closed:
+                if not connection_open(self._conn):
                     log.warning("RabbitMQ member of %s reconnecting", self._spec.group)
                     await self._join()
                 await self._expire_leases()
