@@ -7,6 +7,7 @@ import json
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,8 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from orderflow.config import Settings
-from orderflow.services.gateway import GatewaySettings, create_admin
+from orderflow.services.gateway import GatewaySettings, create_admin, create_gateway_app
+from tests.gateway.upstream_app import create_upstream
 
 PASSWORD = "correct horse battery"
 
@@ -144,3 +146,34 @@ async def raw_request(base_url: str, request_line: bytes, extra: bytes = b"") ->
     await writer.wait_closed()
     head, _, body = data.partition(b"\r\n\r\n")
     return int(head.split(b" ", 2)[1]), head + b"\r\n\r\n" + body
+
+
+@dataclass
+class Stack:
+    url: str
+    upstream_url: str
+    settings: Settings
+    gw: GatewaySettings
+    client: httpx.AsyncClient
+    release: asyncio.Event
+
+
+@asynccontextmanager
+async def build_stack(
+    tmp_path: Path, routes: list[dict[str, Any]] | None = None, **overrides: Any
+) -> AsyncIterator[Stack]:
+    """The gateway in front of the echo upstream (standard test routes unless given)."""
+    settings = make_settings(tmp_path)
+    upstream_url = f"http://127.0.0.1:{free_port()}"
+    table = routes if routes is not None else standard_routes(upstream_url)
+    gw = gateway_settings(write_routes(tmp_path / "routes.json", table), **overrides)
+    # The gateway creates the identity keys the upstream trusts, so it is built first.
+    app = create_gateway_app(settings, gw)
+    release = asyncio.Event()
+    upstream = create_upstream(settings.identity_jwks_file, release)
+    async with (
+        serve(upstream, int(upstream_url.rsplit(":", 1)[1])),
+        serve(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+    ):
+        yield Stack(url, upstream_url, settings, gw.resolved(settings), client, release)

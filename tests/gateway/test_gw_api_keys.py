@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from gateway_harness import admin, bearer, customer
 
-from conftest import Stack
+from tests.gateway.gateway_harness import Stack, admin, bearer, customer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

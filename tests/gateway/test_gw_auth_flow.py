@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import jwt
 import pytest
-from gateway_harness import PASSWORD, bearer, customer, login, register
 
-from conftest import Stack
+from tests.gateway.gateway_harness import PASSWORD, Stack, bearer, customer, login, register
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -7,9 +7,9 @@ from contextlib import closing
 from pathlib import Path
 
 import pytest
-from gateway_harness import gateway_settings, make_settings
 
 from orderflow.services.gateway import AdminInputError, EmailTakenError, create_admin, migrate
+from tests.gateway.gateway_harness import gateway_settings, make_settings
 
 
 async def test_migrations_create_only_gateway_tables(tmp_path: Path) -> None:

@@ -9,10 +9,9 @@ import time
 from pathlib import Path
 
 import jwt
-from gateway_harness import bearer, customer, login
 
-from conftest import build_stack
 from orderflow.services.gateway import rotate_signing_key
+from tests.gateway.gateway_harness import bearer, build_stack, customer, login
 
 
 async def test_rotation_signs_with_the_new_key_and_retiring_refuses_the_old(

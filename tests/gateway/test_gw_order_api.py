@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from gateway_harness import bearer, customer, free_port, gateway_settings, serve
 
 from orderflow.adapters.identity.assertions import HEADER, AssertionSigner, ensure_signing_key
 from orderflow.config import Settings
 from orderflow.domain.identity import Identity
 from orderflow.services.gateway import create_gateway_app
+from tests.gateway.gateway_harness import bearer, customer, free_port, gateway_settings, serve
 from tests.support.system import System, order_body
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")

@@ -7,12 +7,19 @@ from pathlib import Path
 
 import httpx
 import pytest
-from gateway_harness import admin, bearer, customer, free_port, raw_request
 from structlog.testing import capture_logs
 
-from conftest import Stack, build_stack
 from orderflow.adapters.identity.assertions import AssertionSigner, ensure_signing_key
 from orderflow.domain.identity import Identity
+from tests.gateway.gateway_harness import (
+    Stack,
+    admin,
+    bearer,
+    build_stack,
+    customer,
+    free_port,
+    raw_request,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

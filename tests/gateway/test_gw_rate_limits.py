@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from gateway_harness import PASSWORD, register
-
-from conftest import build_stack
+from tests.gateway.gateway_harness import PASSWORD, build_stack, register
 
 
 async def test_failed_logins_lock_the_account_not_the_address(tmp_path: Path) -> None:

@@ -5,7 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import httpx
-from gateway_harness import (
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from orderflow.adapters.identity.assertions import HEADER, InvalidAssertionError, load_verifier
+from orderflow.services.gateway import create_gateway_app
+from tests.gateway.gateway_harness import (
     admin,
     bearer,
     customer,
@@ -15,13 +22,6 @@ from gateway_harness import (
     serve,
     write_routes,
 )
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
-
-from orderflow.adapters.identity.assertions import HEADER, InvalidAssertionError, load_verifier
-from orderflow.services.gateway import create_gateway_app
 
 
 def reports_app(jwks: Path) -> Starlette:

@@ -11,14 +11,13 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from gateway_harness import bearer, customer
 
-from conftest import Stack
 from orderflow.adapters.identity.assertions import (
     AssertionSigner,
     ensure_signing_key,
 )
 from orderflow.domain.identity import Identity
+from tests.gateway.gateway_harness import Stack, bearer, customer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -6,11 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from gateway_harness import admin, bearer, customer, free_port
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from conftest import Stack, build_stack
+from tests.gateway.gateway_harness import Stack, admin, bearer, build_stack, customer, free_port
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -18,7 +18,6 @@ import json
 import os
 import secrets
 import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +27,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from orderflow.adapters.identity.cache import VerifiedTokens
 from orderflow.domain.identity import Identity
 
 HEADER = "X-OrderFlow-Identity"
@@ -76,20 +76,15 @@ class AssertionVerifier:
 
     def __init__(self, public_keys: Mapping[str, Ed25519PublicKey], cache_size: int = 4096) -> None:
         self._keys = dict(public_keys)
-        self._cache: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
-        self._cache_size = cache_size
+        self._verified = VerifiedTokens(cache_size)
 
     def verify(self, token: str | None) -> Identity:
         if not token:
             raise InvalidAssertionError("missing identity assertion")
-        now = time.time()
-        cached = self._cache.get(token)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        identity, expires = self._verify_signature(token)
-        self._cache[token] = (identity, expires)
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        identity = self._verified.get(token)
+        if identity is None:
+            identity, expires = self._verify_signature(token)
+            self._verified.put(token, identity, expires)
         return identity
 
     def _verify_signature(self, token: str) -> tuple[Identity, float]:

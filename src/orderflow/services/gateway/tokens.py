@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import secrets
 import time
-from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +23,7 @@ from orderflow.adapters.identity.assertions import (
     ensure_signing_key,
     generate_signing_key,
 )
+from orderflow.adapters.identity.cache import VerifiedTokens
 from orderflow.domain.identity import Identity
 
 ISSUER = "orderflow-gateway"
@@ -53,8 +53,7 @@ class AccessTokens:
         self._jwks_mtime = -1.0
         self._jwks_bytes = b'{"keys":[]}'
         self._public: dict[str, Ed25519PublicKey] = {}
-        self._cache: OrderedDict[str, tuple[Identity, float]] = OrderedDict()
-        self._cache_size = cache_size
+        self._verified = VerifiedTokens(cache_size)
         self._reload_keys()
 
     @property
@@ -89,14 +88,10 @@ class AccessTokens:
     def verify(self, token: str) -> Identity:
         if time.monotonic() >= self._next_check:
             self._reload_keys()
-        now = time.time()
-        cached = self._cache.get(token)
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        identity, expires = self._verify_signature(token)
-        self._cache[token] = (identity, expires)
-        if len(self._cache) > self._cache_size:
-            self._cache.popitem(last=False)
+        identity = self._verified.get(token)
+        if identity is None:
+            identity, expires = self._verify_signature(token)
+            self._verified.put(token, identity, expires)
         return identity
 
     def _verify_signature(self, token: str) -> tuple[Identity, float]:
@@ -157,7 +152,7 @@ class AccessTokens:
             if isinstance(jwk.key, Ed25519PublicKey) and jwk.key_id:
                 keys[jwk.key_id] = jwk.key
         self._public, self._jwks_bytes, self._jwks_mtime = keys, raw, mtime
-        self._cache.clear()
+        self._verified.clear()
         # A rotation (a newer key file, published in the JWKS) signs from now on.
         newest = ensure_signing_key(self._key_dir)
         if newest.kid in keys:
