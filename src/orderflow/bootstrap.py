@@ -70,7 +70,7 @@ def build_api(settings: Settings, db: Database | None = None) -> FastAPI:
     db = db or build_database(settings)
     ctx = ApiContext(
         db=db,
-        intake=OrderIntake(db),
+        intake=OrderIntake(db, max_waiting=settings.intake_max_waiting),
         catalog=CatalogCache(db),
         verifier=load_verifier(settings.identity_jwks_file),
     )

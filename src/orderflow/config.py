@@ -45,6 +45,8 @@ class Settings(BaseSettings):
     retry_max_delay: float = 30.0
     ack_wait: float = 30.0
     batch_size: int = 200
+    # Orders waiting for the API's next commit; beyond it, POST answers 503 with Retry-After.
+    intake_max_waiting: int = 4096
     db_pool_size: int = 10
 
     log_level: str = "INFO"

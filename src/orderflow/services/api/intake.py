@@ -30,6 +30,10 @@ class Accepted:
     replayed: bool  # an earlier request with the same idempotency key made this order
 
 
+class OverloadedError(Exception):
+    """More orders are waiting for a commit than the intake will hold: refuse, do not queue."""
+
+
 class IdempotencyConflictError(Exception):
     """The idempotency key was used before with a different request body."""
 
@@ -42,9 +46,10 @@ class _Pending:
 
 
 class OrderIntake:
-    def __init__(self, db: Database, max_batch: int = 256) -> None:
+    def __init__(self, db: Database, max_batch: int = 256, max_waiting: int = 4096) -> None:
         self._db = db
         self._max_batch = max_batch
+        self._max_waiting = max_waiting
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._task: asyncio.Task[None] | None = None
 
@@ -58,8 +63,10 @@ class OrderIntake:
             await self._task
 
     async def submit(self, order: NewOrder, email: str | None) -> Accepted:
+        if self._queue.qsize() >= self._max_waiting:
+            raise OverloadedError(f"{self._max_waiting} orders are already waiting for a commit")
         future: asyncio.Future[Accepted] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Pending(order, email, future))
+        self._queue.put_nowait(_Pending(order, email, future))
         return await future
 
     async def _run(self) -> None:

@@ -29,8 +29,14 @@ class ProblemError(StarletteHTTPException):
     """An error answered as a problem. It is an HTTPException so that FastAPI, which turns any
     other exception raised while it reads the body into a bare 400, lets it through unchanged."""
 
-    def __init__(self, status: int, title: str, detail: str | None = None) -> None:
-        super().__init__(status, detail or title)
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(status, detail or title, headers)
         self.status, self.title, self.problem_detail = status, title, detail
 
 
@@ -65,7 +71,8 @@ async def _validation(_: Request, exc: Exception) -> Response:
 
 async def _problem(_: Request, exc: Exception) -> Response:
     assert isinstance(exc, ProblemError)
-    return problem_response(exc.status, exc.title, exc.problem_detail)
+    headers = dict(exc.headers) if exc.headers else None
+    return problem_response(exc.status, exc.title, exc.problem_detail, headers=headers)
 
 
 async def _http(_: Request, exc: Exception) -> Response:
@@ -93,6 +100,7 @@ _DESCRIPTIONS = {
     409: "Conflicts with the resource's state",
     413: "Body too large",
     422: "Invalid request",
+    503: "Overloaded: retry after the Retry-After header's seconds",
 }
 
 

@@ -21,7 +21,7 @@ from orderflow.domain.order import OrderStatus
 from orderflow.domain.pricing import price_order
 from orderflow.envelope import encode
 from orderflow.services.api.deps import Context, CurrentIdentity
-from orderflow.services.api.intake import IdempotencyConflictError
+from orderflow.services.api.intake import IdempotencyConflictError, OverloadedError
 from orderflow.services.api.problems import PROBLEM_RESPONSES, ProblemError, documented
 from orderflow.services.api.schemas import CancelIn, OrderIn, OrderOut, OrderPage
 from orderflow.services.api.serialize import (
@@ -52,7 +52,7 @@ def _owner_filter(who: Identity) -> str | None:
     "",
     status_code=202,
     response_model=OrderOut,
-    responses={**PROBLEM_RESPONSES, **_CONFLICT},
+    responses={**PROBLEM_RESPONSES, **_CONFLICT, **documented(503)},
     summary="Place an order (accepted durably, processed asynchronously)",
 )
 async def place_order(
@@ -84,6 +84,13 @@ async def place_order(
     )
     try:
         accepted = await ctx.intake.submit(order, who.email)
+    except OverloadedError as exc:
+        raise ProblemError(
+            503,
+            "Overloaded",
+            "too many orders are being accepted right now; retry shortly",
+            headers={"Retry-After": "1"},
+        ) from exc
     except IdempotencyConflictError as exc:
         raise ProblemError(
             422,
