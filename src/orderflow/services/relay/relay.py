@@ -28,12 +28,20 @@ log = structlog.get_logger()
 
 class OutboxRelay:
     def __init__(
-        self, db: Database, broker: Broker, *, batch_size: int = 500, poll_interval: float = 0.02
+        self,
+        db: Database,
+        broker: Broker,
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 0.02,
+        idle_poll_interval: float = 0.2,
     ) -> None:
         self._db = db
         self._broker = broker
         self._batch_size = batch_size
-        self._poll = poll_interval
+        # Rows written by other processes (the API) are found by polling: often while orders
+        # flow, rarely once the outbox has been empty for a while.
+        self._poll = (poll_interval, idle_poll_interval)
         self._wakeup = asyncio.Event()
 
     def wake(self) -> None:
@@ -43,6 +51,7 @@ class OutboxRelay:
     async def run(self, stop: asyncio.Event) -> None:
         log.info("relay started")
         failures = 0
+        poll = self._poll[0]
         while not stop.is_set():
             try:
                 published = await self.publish_batch()
@@ -53,10 +62,11 @@ class OutboxRelay:
                 log.warning("relay publish failed; will retry", error=repr(exc), retry_in=delay)
                 await _sleep_or_stop(stop, delay)
                 continue
+            poll = self._poll[0] if published else min(poll * 1.25, self._poll[1])
             if published < self._batch_size:
                 self._wakeup.clear()
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), self._poll)
+                    await asyncio.wait_for(self._wakeup.wait(), poll)
         log.info("relay stopped")
 
     async def publish_batch(self) -> int:

@@ -34,6 +34,7 @@ T = TypeVar("T")
 DEDUP_WINDOW = 600.0  # seconds a message id is remembered
 _PRUNE_EVERY = 60.0
 # While a fetch waits, how often to ask SQLite whether another process committed something.
+_WATCH_IDLE = 0.1
 _WATCH_EVERY = 0.005
 
 
@@ -151,14 +152,20 @@ class EmbeddedBroker:
     async def _watch_other_processes(self) -> None:
         # data_version changes when another connection (another process) commits: a cheap
         # lock-free check that spares waiting fetches from polling the queue itself that often.
+        # Checked often while other processes are publishing, rarely once they have gone quiet, so
+        # an idle system costs next to nothing and a busy one is woken within milliseconds.
         seen = None
+        interval = _WATCH_EVERY
         while True:
-            await asyncio.sleep(_WATCH_EVERY)
+            await asyncio.sleep(interval)
             if not self.waiting:
                 continue
             version = await self.run(_data_version)
             if seen is not None and version != seen:
                 self.notify()
+                interval = _WATCH_EVERY
+            else:
+                interval = min(interval * 1.25, _WATCH_IDLE)
             seen = version
 
     def _open(self) -> tuple[concurrent.futures.ThreadPoolExecutor, sqlite3.Connection]:

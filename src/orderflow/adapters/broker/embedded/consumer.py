@@ -21,7 +21,9 @@ if TYPE_CHECKING:
 # wakes it when another process commits. Polling is left with what no commit signals (expired
 # leases, retry delays running out): fast while messages keep coming, backing off when idle.
 MIN_POLL = 0.002
-MAX_POLL = 0.05
+# Polling only finds what nothing announces (a retry delay or a lease running out), so when idle
+# it can be slow; new messages wake a waiting fetch at once.
+MAX_POLL = 0.5
 
 
 class EmbeddedConsumer:
