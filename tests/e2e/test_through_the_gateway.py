@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ def login(client: httpx.Client, email: str, password: str) -> str:
 
 
 def test_a_customer_signs_up_orders_and_sees_it_confirmed(tmp_path: Path) -> None:
-    system = System(tmp_path / "data")
+    system = System(tmp_path / "data", env={"ORDERFLOW_LOG_LEVEL": "INFO"})
     system.start()
     try:
         with httpx.Client(base_url=system.public_url, timeout=10) as client:
@@ -31,8 +32,13 @@ def test_a_customer_signs_up_orders_and_sees_it_confirmed(tmp_path: Path) -> Non
             assert registered.status_code in (201, 202), registered.text
             auth = {"Authorization": f"Bearer {login(client, 'ada@example.com', 'correct horse')}"}
 
-            placed = client.post("/api/v1/orders", json=order_body([("MUG-WHT", 2)]), headers=auth)
+            placed = client.post(
+                "/api/v1/orders",
+                json=order_body([("MUG-WHT", 2)]),
+                headers={**auth, "X-Request-Id": "trace-me-0042"},
+            )
             assert placed.status_code == 202, placed.text
+            assert placed.headers["X-Request-Id"] == "trace-me-0042"
             order_id = placed.json()["id"]
             deadline = time.monotonic() + 30
             while (order := client.get(f"/api/v1/orders/{order_id}", headers=auth).json())[
@@ -59,6 +65,12 @@ def test_a_customer_signs_up_orders_and_sees_it_confirmed(tmp_path: Path) -> Non
             assert client.get(f"/api/v1/orders/{order_id}", headers=admin).status_code == 200
     finally:
         system.stop()
+    # The request id is logged on both sides of the gateway, with the order id on the API's line.
+    traced = [
+        json.loads(line) for line in system.logs_all().splitlines() if "trace-me-0042" in line
+    ]
+    assert {entry["service"] for entry in traced} >= {"gateway", "api"}, traced
+    assert any(entry.get("order_id") == order_id for entry in traced), traced
 
     system.start()  # a second start keeps the admin and does not print a password again
     try:

@@ -111,6 +111,9 @@ class System:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
+    def logs_all(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path else ""
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")[-5000:] if self.log_path else ""
 

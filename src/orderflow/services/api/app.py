@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from orderflow import __version__
 from orderflow.services.api import problems
+from orderflow.services.api.access_log import RequestLog
 from orderflow.services.api.context import ApiContext
 from orderflow.services.api.limits import BodySizeLimit
 from orderflow.services.api.routes import health, orders, products
@@ -40,4 +41,5 @@ def create_api_app(ctx: ApiContext) -> FastAPI:
     app.include_router(products.router)
     app.include_router(health.router)
     app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
+    app.add_middleware(RequestLog)
     return app
