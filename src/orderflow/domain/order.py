@@ -1,9 +1,11 @@
 """The order state machine: one table of allowed transitions and one pure decision function.
 
 `decide(order, event)` returns the next status (or None when the event changes nothing) and the
-commands to send. Stale or duplicate events are answered with "no change"; events that arrive after
-a cancellation are answered with the compensation they need (a late reservation is released, a late
-capture refunded), so no path leaves stock held or money taken for a cancelled order.
+commands to send. Stale or duplicate events are answered with "no change". Cancelling an order, or
+giving up on it (`failed`, after a message about it was dead-lettered), releases its stock and
+refunds its payment, and events that arrive afterwards get the compensation they need (a late
+reservation is released, a late capture refunded), so no path leaves stock held or money taken
+for an order that will not be fulfilled.
 """
 
 from __future__ import annotations
@@ -51,6 +53,9 @@ SETTLED_STATUSES = TERMINAL_STATUSES | {S.CONFIRMED}
 # Statuses where stock is held (or taken) and money may have moved, per compensation needs.
 _HOLDS_STOCK = frozenset({S.RESERVED, S.PAID, S.CONFIRMED})
 _MONEY_TAKEN = frozenset({S.PAID, S.CONFIRMED})
+# Orders the pipeline gave up on: what reaches them late is undone (a failed order is compensated
+# like a cancelled one, so it never holds stock or money while it waits for someone to look).
+_GIVEN_UP = frozenset({S.CANCELLED, S.FAILED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +105,7 @@ def decide(order: OrderState, event: m.Event) -> Decision:
                     oid, order.total_amount, order.currency, order.payment_token
                 )
                 return _to(order, S.RESERVED, capture)
-            if status is S.CANCELLED:
+            if status in _GIVEN_UP:
                 return Decision(None, (m.ReleaseStock(oid),))
         case m.StockRejected(reason=reason):
             if status is S.PENDING:
@@ -108,7 +113,7 @@ def decide(order: OrderState, event: m.Event) -> Decision:
         case m.PaymentCaptured():
             if status is S.RESERVED:
                 return _to(order, S.PAID, m.CommitStock(oid))
-            if status is S.CANCELLED:
+            if status in _GIVEN_UP:
                 return Decision(None, (m.RefundPayment(oid),))
         case m.PaymentDeclined(reason=reason):
             if status is S.RESERVED:
@@ -120,7 +125,7 @@ def decide(order: OrderState, event: m.Event) -> Decision:
             return _cancel(order, reason)
         case m.ProcessingFailed(stage=stage, reason=reason):
             if status not in TERMINAL_STATUSES:
-                return _to(order, S.FAILED, reason=f"{stage}: {reason}")
+                return _to(order, S.FAILED, *_compensation(order), reason=f"{stage}: {reason}")
         case m.StockReleased() | m.PaymentRefunded():
             pass  # confirmations of compensation: recorded on the timeline, no status change
     return NO_CHANGE
@@ -131,9 +136,14 @@ def _cancel(order: OrderState, reason: str) -> Decision:
         return NO_CHANGE
     if S.CANCELLED not in ALLOWED_TRANSITIONS[order.status]:
         raise OrderNotCancellableError(f"an order in status {order.status} cannot be cancelled")
+    return _to(order, S.CANCELLED, *_compensation(order), reason=reason)
+
+
+def _compensation(order: OrderState) -> tuple[m.Command, ...]:
+    """What undoes the order's progress so far: its stock back, its money back."""
     commands: list[m.Command] = []
     if order.status in _HOLDS_STOCK:
         commands.append(m.ReleaseStock(order.order_id))
     if order.status in _MONEY_TAKEN:
         commands.append(m.RefundPayment(order.order_id))
-    return _to(order, S.CANCELLED, *commands, reason=reason)
+    return tuple(commands)

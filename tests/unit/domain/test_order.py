@@ -128,11 +128,27 @@ def test_late_payment_capture_after_cancellation_is_refunded() -> None:
     assert decide(order(S.CANCELLED), captured) == Decision(None, (m.RefundPayment(OID),))
 
 
-@pytest.mark.parametrize("status", sorted(set(S) - TERMINAL_STATUSES))
-def test_processing_failure_fails_any_live_order_with_stage_and_reason(
-    status: OrderStatus,
+@pytest.mark.parametrize(
+    ("status", "compensation"),
+    [
+        (S.PENDING, ()),
+        (S.RESERVED, (m.ReleaseStock(OID),)),
+        (S.PAID, (m.ReleaseStock(OID), m.RefundPayment(OID))),
+        (S.CONFIRMED, (m.ReleaseStock(OID), m.RefundPayment(OID))),
+        (S.SHIPPED, ()),
+    ],
+)
+def test_processing_failure_fails_a_live_order_and_compensates_it(
+    status: OrderStatus, compensation: tuple[m.Command, ...]
 ) -> None:
-    assert decide(order(status), FAILED) == Decision(S.FAILED, (), "payment: retries exhausted")
+    expected = Decision(S.FAILED, compensation, "payment: retries exhausted")
+    assert decide(order(status), FAILED) == expected
+
+
+def test_late_events_after_a_failure_are_compensated() -> None:
+    captured = m.PaymentCaptured(OID, payment_id="pay-1", amount=TOTAL, currency=CURRENCY)
+    assert decide(order(S.FAILED), m.StockReserved(OID)) == Decision(None, (m.ReleaseStock(OID),))
+    assert decide(order(S.FAILED), captured) == Decision(None, (m.RefundPayment(OID),))
 
 
 @pytest.mark.parametrize("status", sorted(TERMINAL_STATUSES))
@@ -330,14 +346,20 @@ def test_replayed_late_payment_capture_is_not_refunded_twice() -> None:
 
 
 @fast
-@given(sequences, st.builds(m.CancellationRequested, st.just(OID), st.just("customer"), reasons))
-def test_a_cancelled_order_holds_no_stock_and_no_money(
-    sequence: list[m.Event], cancel: m.CancellationRequested
+@given(
+    sequences,
+    st.one_of(
+        st.builds(m.CancellationRequested, st.just(OID), st.just("customer"), reasons),
+        st.builds(m.ProcessingFailed, st.just(OID), st.just("payment"), reasons),
+    ),
+)
+def test_a_cancelled_or_failed_order_holds_no_stock_and_no_money(
+    sequence: list[m.Event], cancel: m.CancellationRequested | m.ProcessingFailed
 ) -> None:
     """Model the outside world from the messages: stock is held from a StockReserved until a
     ReleaseStock (placing the order always asked for the reservation); money is taken by a
     PaymentCaptured once a CapturePayment was sent, until a RefundPayment. Whatever the order of
-    events around a cancellation, a cancelled order ends holding neither."""
+    events around a cancellation or a failure, the order ends holding neither."""
     cut = len(sequence) // 2
     status, _ = place(OID, LINES)
     state = order(status)
@@ -356,6 +378,6 @@ def test_a_cancelled_order_holds_no_stock_and_no_money(
                     stock_held = False
                 case m.RefundPayment():
                     money_taken = False
-    assume(state.status is S.CANCELLED)
-    assert not stock_held, "stock still reserved for a cancelled order"
-    assert not money_taken, "money still captured for a cancelled order"
+    assume(state.status in (S.CANCELLED, S.FAILED))
+    assert not stock_held, f"stock still reserved for a {state.status} order"
+    assert not money_taken, f"money still captured for a {state.status} order"

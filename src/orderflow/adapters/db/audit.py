@@ -31,7 +31,7 @@ CHECKS: dict[str, str] = {
     "settled order still holds stock": """
         SELECT DISTINCT r.order_id FROM reservations r JOIN orders o ON o.id = r.order_id
         WHERE r.status = 'held'
-          AND o.status IN ('confirmed', 'rejected', 'payment_failed', 'cancelled')
+          AND o.status IN ('confirmed', 'rejected', 'payment_failed', 'cancelled', 'failed')
     """,
     "confirmed order without exactly one capture": """
         SELECT o.id FROM orders o WHERE o.status IN ('paid', 'confirmed', 'shipped', 'delivered')
@@ -43,7 +43,7 @@ CHECKS: dict[str, str] = {
     """,
     "money kept for an order that was not fulfilled": """
         SELECT o.id FROM orders o
-        WHERE o.status IN ('rejected', 'payment_failed', 'cancelled')
+        WHERE o.status IN ('rejected', 'payment_failed', 'cancelled', 'failed')
           AND EXISTS (SELECT 1 FROM payments p WHERE p.order_id = o.id AND p.kind = 'capture')
           AND NOT EXISTS (SELECT 1 FROM payments p WHERE p.order_id = o.id AND p.kind = 'refund')
     """,

@@ -188,7 +188,10 @@ class SqlOrderRepository:
                 for e, version in entries
             ],
         )
-        if result.rowcount != len(entries):
+        # asyncpg reports no row count for executemany; there the rows were locked by
+        # states_for_update, so the versions cannot have moved. SQLite counts, and checks.
+        sane = self._conn.dialect.supports_sane_multi_rowcount
+        if sane and result.rowcount != len(entries):
             raise ConcurrentUpdateError(", ".join(e.order_id for e, _ in entries))
         await self._conn.execute(
             insert(order_events),

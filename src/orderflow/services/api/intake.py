@@ -122,6 +122,8 @@ class OrderIntake:
                 )
                 results.extend((p, Accepted(p.order.id, replayed=False)) for p in fresh)
         for p, result in results:
+            if p.future.done():
+                continue  # the caller went away (cancelled); the order is committed all the same
             if isinstance(result, Exception):
                 p.future.set_exception(result)
             else:
