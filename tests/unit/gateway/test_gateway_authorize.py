@@ -9,6 +9,7 @@ from orderflow.services.gateway.routes import RouteSpec
 
 PUBLIC = RouteSpec(prefix="/p", upstream="http://u", access="public")
 MEMBERS = RouteSpec(prefix="/m", upstream="http://u", scopes=frozenset({"orders:read"}))
+PEOPLE_ONLY = RouteSpec(prefix="/people", upstream="http://u")
 ADMINS = RouteSpec(prefix="/a", upstream="http://u", access="roles", roles=frozenset({"admin"}))
 ADMINS_OR_KEYS = RouteSpec(
     prefix="/r",
@@ -38,6 +39,8 @@ REPORTER = Principal(Identity("k", frozenset(), frozenset({"reports:read"})), "a
         (ADMINS_OR_KEYS, REPORTER, None),
         (ADMINS_OR_KEYS, READER, 403),
         (ADMINS_OR_KEYS, CUSTOMER, 403),
+        (PEOPLE_ONLY, CUSTOMER, None),
+        (PEOPLE_ONLY, READER, 403),  # a route naming no scopes takes no key, whatever its scopes
     ],
 )
 def test_access_rules(route: RouteSpec, principal: Principal | None, status: int | None) -> None:

@@ -69,8 +69,9 @@ def authorize(route: RouteSpec, principal: Principal | None) -> None:
         raise _invalid("authentication required", "missing_credentials")
     identity = principal.identity
     if principal.kind == "api_key":
-        # Keys reach role-guarded routes only where the route names scopes for them.
-        if route.access == "roles" and not route.scopes:
+        # Keys reach only routes that name the scopes they need: a route without scopes is for
+        # people, so a key minted for one purpose cannot wander into another.
+        if not route.scopes:
             raise forbidden("API keys cannot use this route")
         if not route.scopes <= identity.scopes:
             raise forbidden("API key lacks a required scope")

@@ -6,7 +6,8 @@ File format (JSON, or TOML with `[[routes]]` tables):
                  "access": "roles", "roles": ["admin"], "scopes": ["reports:read"],
                  "read_timeout": 120}]}
 `access` is `public`, `authenticated` or `roles` (any one of `roles`). `scopes` concern API keys
-only: a key needs every listed scope, and reaches a `roles` route only when scopes are listed.
+only: a key needs every listed scope, and reaches no route that lists none (by default `/api`
+takes keys with the `orders` scope).
 With `include_defaults`, entries replace defaults with the same prefix; otherwise the file is the
 whole table. `/auth`, `/.well-known` and `/healthz` are the gateway's own and cannot be routed.
 """
@@ -93,7 +94,12 @@ class RouteTable:
 
 def default_specs(settings: GatewaySettings) -> list[RouteSpec]:
     return [
-        RouteSpec(prefix="/api", upstream=settings.api_upstream, access="authenticated"),
+        RouteSpec(
+            prefix="/api",
+            upstream=settings.api_upstream,
+            access="authenticated",
+            scopes=frozenset({"orders"}),
+        ),
         RouteSpec(prefix="/ws", upstream=settings.realtime_upstream, access="authenticated"),
         RouteSpec(prefix="/events", upstream=settings.realtime_upstream, access="authenticated"),
         RouteSpec(
