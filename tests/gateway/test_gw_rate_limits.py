@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 from tests.gateway.gateway_harness import PASSWORD, build_stack, register
@@ -48,3 +49,24 @@ async def test_registrations_per_ip(tmp_path: Path) -> None:
         )
         assert third.status_code == 429
         assert "retry-after" in third.headers
+
+
+async def test_parallel_guesses_cannot_outrun_the_account_limit(tmp_path: Path) -> None:
+    async with build_stack(tmp_path, login_account_limit=3, login_ip_limit=100) as stack:
+        await register(stack.client, "race@example.com")
+        wrong = {"username": "race@example.com", "password": "wrong password"}
+        # All at once: each password check takes a while, and every guess was counted before it.
+        statuses = await asyncio.gather(
+            *(stack.client.post("/auth/token", data=wrong) for _ in range(12))
+        )
+        assert sorted(r.status_code for r in statuses) == [401] * 3 + [429] * 9
+
+
+async def test_a_successful_login_does_not_count_against_the_account(tmp_path: Path) -> None:
+    async with build_stack(tmp_path, login_account_limit=2, login_ip_limit=100) as stack:
+        await register(stack.client, "ok@example.com")
+        right = {"username": "ok@example.com", "password": PASSWORD}
+        statuses = [
+            (await stack.client.post("/auth/token", data=right)).status_code for _ in range(4)
+        ]
+        assert statuses == [200] * 4

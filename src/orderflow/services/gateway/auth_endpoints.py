@@ -76,12 +76,14 @@ async def token(request: Request) -> Response:
         return await _rotate(gw, form.refresh_token)
     _limit(gw.limiters.login_ip.check_and_hit(facts(request.scope).client_ip))
     email = normalise_email(form.username) or form.username.strip().lower()
-    _limit(gw.limiters.login_account.retry_after(email))
+    # The attempt is counted before the (slow) password check, so parallel guesses cannot all
+    # slip in under the limit; a successful login takes its count back.
+    _limit(gw.limiters.login_account.check_and_hit(email))
     account = await gw.accounts.by_email(email) if normalise_email(email) else None
     ok = await gw.passwords.verify(account.password_hash if account else None, form.password)
     if account is None or not ok or account.disabled:
-        gw.limiters.login_account.hit(email)
         raise _bad_credentials()
+    gw.limiters.login_account.forgive(email)
     return await _issue(gw, account, await gw.refresh_tokens.start_family(account.id))
 
 

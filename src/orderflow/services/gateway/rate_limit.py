@@ -47,6 +47,12 @@ class RateLimiter:
             self.hit(key)
         return wait
 
+    def forgive(self, key: str) -> None:
+        """Take back the latest hit (a reserved attempt that turned out to be legitimate)."""
+        hits = self._hits.get(key)
+        if hits:
+            hits.pop()
+
     def _sweep(self) -> None:
         # Under a flood of distinct keys, forget idle ones first, then the oldest half.
         cutoff = self._clock() - self._window
