@@ -86,6 +86,9 @@ BAD_TOKENS: list[Any] = [
     pytest.param(lambda key: gateway_signed(key, sub=None), id="no-subject"),
     pytest.param(lambda key: gateway_signed(key, exp=None), id="no-expiry"),
     pytest.param(lambda key: gateway_signed(key, roles="admin"), id="roles-not-a-list"),
+    pytest.param(
+        lambda key: gateway_signed(key, sub="anonymous", roles=[], scopes=[]), id="anonymous"
+    ),
     pytest.param(unsigned, id="alg-none"),
     pytest.param(hmac_with_public_key, id="alg-hs256-public-key"),
 ]

@@ -32,9 +32,13 @@ Context = Annotated[ApiContext, Depends(_context)]
 
 async def _identity(ctx: Context, token: Annotated[str | None, Security(_assertion)]) -> Identity:
     try:
-        return ctx.verifier.verify(token)
+        identity = ctx.verifier.verify(token)
     except InvalidAssertionError as exc:
         raise ProblemError(401, "Unauthorized", str(exc)) from exc
+    if not identity.roles and not identity.scopes:
+        # The gateway vouches for anonymous callers on public routes; orders need a signed-in one.
+        raise ProblemError(401, "Unauthorized", "the identity assertion names no signed-in caller")
+    return identity
 
 
 CurrentIdentity = Annotated[Identity, Depends(_identity)]
