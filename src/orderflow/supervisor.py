@@ -31,6 +31,7 @@ class Supervisor:
         self._env = dict(env)
         self._stop_timeout = stop_timeout
         self._procs: dict[str, asyncio.subprocess.Process] = {}
+        self._started_at: dict[str, float] = {}
         self.stopping = asyncio.Event()
 
     async def start(self) -> None:
@@ -49,11 +50,13 @@ class Supervisor:
             env=self._env,
             preexec_fn=_die_with_parent,
         )
+        self._started_at[child.name] = asyncio.get_running_loop().time()
         log.info("started", child=child.name, pid=self._procs[child.name].pid)
 
     async def run_until_stopped(self) -> None:
         """Restart children that exit on their own until asked to stop."""
         restarts: dict[str, int] = {}
+        loop = asyncio.get_running_loop()
         while not self.stopping.is_set():
             waits = {asyncio.create_task(p.wait()): name for name, p in self._procs.items()}
             stop_wait = asyncio.create_task(self.stopping.wait())
@@ -68,10 +71,15 @@ class Supervisor:
                 if name is None:
                     continue
                 code = self._procs[name].returncode
-                restarts[name] = restarts.get(name, 0) + 1
+                # Crash loops back off; a child that had been running a while starts afresh.
+                stable = loop.time() - self._started_at[name] > _STABLE_AFTER
+                restarts[name] = 1 if stable else restarts.get(name, 0) + 1
                 delay = min(10.0, 0.5 * 2 ** min(restarts[name], 5))
                 log.error("child exited; restarting", child=name, code=code, restart_in=delay)
-                await asyncio.sleep(delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), delay)
+                if self.stopping.is_set():
+                    break
                 spec = next(c for c in self._children if c.name == name)
                 await self._spawn(spec)
         await self.stop()
@@ -89,6 +97,9 @@ class Supervisor:
                 proc.kill()
                 await proc.wait()
         log.info("all services stopped")
+
+
+_STABLE_AFTER = 60.0  # seconds of running that reset a child's restart backoff
 
 
 def _die_with_parent() -> None:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import random
+import signal
 import subprocess
 import sys
 from collections import Counter
@@ -153,3 +155,22 @@ async def test_sigterm_finishes_or_hands_back_in_flight_work(tmp_path: Path) -> 
         if p.expected is not None:
             assert final[r.json()["id"]]["status"] == p.expected
     assert "all invariants hold" in audit(system.data_dir)
+
+
+async def test_the_supervisor_restarts_a_service_that_dies(tmp_path: Path) -> None:
+    system = System(tmp_path / "data", env={"ORDERFLOW_ACK_WAIT": "3"})
+    system.start()
+    client = Client(system.url, system.signer())
+    try:
+        os.kill(system.child_pid("worker all"), signal.SIGKILL)
+        planned = mixed_orders(50, random.Random(3))
+        responses = await asyncio.gather(*(client.place(p) for p in planned))
+        assert {r.status_code for r in responses} == {202}
+        final = await client.wait_settled(
+            {r.json()["id"]: p.who for r, p in zip(responses, planned, strict=True)}, timeout=60
+        )
+    finally:
+        await client.aclose()
+        system.stop()
+    assert len(final) == 50
+    assert "child exited; restarting" in system.logs_all()

@@ -111,6 +111,18 @@ class System:
         os.killpg(self.proc.pid, signal.SIGKILL)
         self.proc.wait(10)
 
+    def child_pid(self, pattern: str) -> int:
+        """The pid of the one child process of the supervisor whose command line matches."""
+        assert self.proc is not None
+        found = subprocess.run(
+            ["pgrep", "-P", str(self.proc.pid), "-f", pattern],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.split()
+        assert len(found) == 1, found
+        return int(found[0])
+
     def logs_all(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path else ""
 
