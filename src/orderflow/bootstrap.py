@@ -34,6 +34,7 @@ from orderflow.services.orders.saga import OrderSaga
 from orderflow.services.payment.handler import PaymentHandler
 from orderflow.services.relay.relay import OutboxRelay
 from orderflow.services.runtime.consumer import ConsumerRunner
+from orderflow.services.runtime.dead_letters import DeadLetterWatcher
 from orderflow.services.runtime.handler import Handler
 from orderflow.services.runtime.health import HealthServer
 
@@ -182,7 +183,9 @@ class WorkerSet:
             (r.spec.group, functools.partial(r.run, self.stop)) for r in runners
         ]
         if self.with_relay:
+            watcher = DeadLetterWatcher(db, broker, WORKERS)
             loops.append(("relay", functools.partial(relay.run, self.stop)))
+            loops.append(("dead letters", functools.partial(watcher.run, self.stop)))
         await asyncio.gather(*(self._until_stopped(name, step) for name, step in loops))
 
     async def _until_stopped(self, name: str, step: Callable[[], Awaitable[None]]) -> None:

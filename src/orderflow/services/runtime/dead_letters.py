@@ -1,0 +1,76 @@
+"""DeadLetterWatcher: every dead letter about an order becomes a ProcessingFailed event.
+
+The consumer loop reports the dead letters it decides on itself, but a broker also buries a
+message whose lease ran out on its last attempt (a worker that crashed or hung every time), and no
+consumer sees that happen. This sweep finds those too, so an order never waits forever on a
+message nobody will process: it goes to `failed`, which releases its stock and refunds it.
+Each dead letter is reported once (its id is recorded in processed_messages with the event).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Sequence
+
+import structlog
+
+from orderflow.adapters.db.engine import Database
+from orderflow.adapters.db.outbox import SqlOutbox
+from orderflow.adapters.db.processed import SqlProcessedMessages
+from orderflow.domain.messages import ProcessingFailed
+from orderflow.envelope import MalformedMessageError, decode, encode
+from orderflow.ports.broker import Broker
+
+log = structlog.get_logger()
+
+CONSUMER = "dead-letters"
+
+
+class DeadLetterWatcher:
+    def __init__(
+        self,
+        db: Database,
+        broker: Broker,
+        groups: Sequence[str],
+        *,
+        interval: float = 5.0,
+        limit: int = 10_000,
+    ) -> None:
+        self._db = db
+        self._broker = broker
+        self._groups = groups
+        self._interval = interval
+        self._limit = limit
+
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            await self.sweep()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), self._interval)
+
+    async def sweep(self) -> int:
+        """Report the dead letters not reported yet; returns how many."""
+        reported = 0
+        for group in self._groups:
+            records = await self._broker.dead_letters(group, self._limit)
+            if not records:
+                continue
+            keys = {f"{group}:{r.message_id}": r for r in records}
+            async with self._db.write() as conn:
+                processed = SqlProcessedMessages(conn, CONSUMER)
+                seen = await processed.seen(list(keys))
+                new = [k for k in keys if k not in seen]
+                events = []
+                for key in new:
+                    record = keys[key]
+                    try:
+                        order_id = decode(record.payload).order_id
+                    except MalformedMessageError:
+                        continue  # nothing to attribute it to; it stays listed for an admin
+                    events.append(ProcessingFailed(order_id, group, record.reason))
+                    log.error("dead letter", order_id=order_id, group=group, reason=record.reason)
+                await SqlOutbox(conn).add([encode(e) for e in events])
+                await processed.mark(new)
+            reported += len(events)
+        return reported
