@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from orderflow.body_limit import call_with_body_limit
 from orderflow.services.api.problems import ProblemError, problem_response
 
 
@@ -31,25 +32,12 @@ class BodySizeLimit:
             if name == b"content-length" and value.isdigit() and int(value) > self.max_bytes:
                 await too_large(scope, receive, send)
                 return
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise error
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _TooLargeError:
-            if not started:
-                await too_large(scope, receive, send)
+        await call_with_body_limit(
+            self.app,
+            scope,
+            receive,
+            send,
+            max_bytes=self.max_bytes,
+            error=error,
+            answer_too_large=lambda: too_large(scope, receive, send),
+        )

@@ -14,6 +14,7 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orderflow.body_limit import call_with_body_limit
 from orderflow.services.gateway.paths import canonical_path
 from orderflow.services.gateway.problems import GatewayError, send_problem
 from orderflow.services.gateway.upstream_headers import CLIENT_IP_KEY, REQUEST_ID_KEY
@@ -116,28 +117,15 @@ class RequestShapeMiddleware:
             return await send_problem(scope, send, error)
         if scope["type"] == "websocket":
             return await self.app(scope, receive, send)
-        received = 0
-        started = False
-
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
-                    raise BodyTooLargeError
-            return message
-
-        async def tracking_send(message: Message) -> None:
-            nonlocal started
-            started = started or message["type"] == "http.response.start"
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except BodyTooLargeError:
-            if not started:
-                await send_problem(scope, send, self._too_large())
+        await call_with_body_limit(
+            self.app,
+            scope,
+            receive,
+            send,
+            max_bytes=self.max_body_bytes,
+            error=BodyTooLargeError(),
+            answer_too_large=lambda: send_problem(scope, send, self._too_large()),
+        )
 
     def _check_declared_length(self, scope: Scope) -> None:
         for name, value in scope["headers"]:
