@@ -142,9 +142,8 @@ async def _wait_ready(cluster: Cluster, name: str, want: int, timeout: float) ->
         await asyncio.sleep(0.2)
 
 
-# Slow and opt-in: it stops the shared server under other runs, and it is flaky today (a few
-# orders sometimes stay unsettled after the restart; see issue 4's note).
-@pytest.mark.slow
+# Runs by default (about 20 s per engine). It stops the shared server, so other runs against it
+# see a blip; every engine must ride that out anyway.
 async def test_broker_restart_mid_run_loses_no_accepted_order(
     cluster: Cluster, request: pytest.FixtureRequest
 ) -> None:

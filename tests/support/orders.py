@@ -56,7 +56,14 @@ class Client:
         self._http = httpx.AsyncClient(
             base_url=base_url,
             timeout=30,
-            limits=httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency),
+            limits=httpx.Limits(
+                max_connections=concurrency,
+                max_keepalive_connections=concurrency,
+                # Below the servers' keep-alive timeout (uvicorn: 5 s), so an idle connection is
+                # never reused at the moment the server closes it (a ReadError for a request the
+                # server never saw). httpx's default of 5 s raced uvicorn's.
+                keepalive_expiry=2.0,
+            ),
         )
         self._signer = signer
         self._tokens: dict[str, str] = {}

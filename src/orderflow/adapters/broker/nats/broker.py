@@ -4,6 +4,15 @@ Layout and ordering: see `topology`. Durability: file storage; `publish` returns
 server's PubAck for every message (published concurrently, acks gathered). Dedup: the
 `Nats-Msg-Id` header within the stream's duplicate window. Dead letters: republished to the
 prefix's DLQ stream with the reason, then the original is terminated.
+
+Retention is by limits (age), not by interest. An interest-retention stream stores a message only
+if a consumer is attached at that instant, and acknowledges the publish either way (nats-server
+2.9 skips the message and even records its id for dedup, so a republish is dropped too). While
+nats-server shuts down it detaches every consumer before it stops taking publishes, so with
+interest retention every publish in that window was acknowledged and lost: a broker restart lost
+accepted orders. Purging what the groups acknowledged is no way out either: on 2.9 a purge, even
+filtered, forgets every consumer's pending deliveries (a message waiting for a delayed retry is
+never delivered again). So the stream keeps every message for `max_age`, acknowledged or not.
 """
 
 from __future__ import annotations
@@ -25,6 +34,7 @@ from orderflow.ports.broker import ConsumerSpec, DeadLetterRecord, OutgoingMessa
 
 PUBLISH_TIMEOUT = 5.0
 PUBLISH_CHUNK = 512  # publishes in flight at once: enough to fill the pipe, bounded memory
+DEFAULT_MAX_AGE = 7 * 24 * 3600.0  # seconds the topics stream keeps a message
 
 
 class NatsBroker:
@@ -35,10 +45,12 @@ class NatsBroker:
         *,
         partitions: int = names.DEFAULT_PARTITIONS,
         dedup_window: float = 120.0,
+        max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
         self.url = url
         self.topology = Topology(prefix, partitions)
         self._dedup_window = dedup_window
+        self._max_age = max_age
         self._nc: Any = None
         self._js: Any = None
         self._consumers: list[NatsConsumer] = []
@@ -72,8 +84,9 @@ class NatsBroker:
                 name=topo.stream,
                 subjects=[topo.stream_subjects],
                 storage=api.StorageType.FILE,
-                # Kept until every group whose consumer matches has acked it.
-                retention=api.RetentionPolicy.INTEREST,
+                # Not INTEREST, which drops publishes while the server shuts down: see above.
+                retention=api.RetentionPolicy.LIMITS,
+                max_age=self._max_age,
                 duplicate_window=self._dedup_window,
             )
         )

@@ -45,6 +45,7 @@ TICK = 0.2  # seconds between lease checks and rebalancing
 RELEASE_COOLDOWN = 1.0  # a member does not take back a shard it just gave up for this long
 SEEN_PER_SHARD = 10_000  # message ids remembered per shard for dedup
 PREFETCH_MAX = 100
+CONSUMER_CHECK = 2.0  # seconds between checks that an owned shard still has our consumer
 
 
 def header_text(value: object) -> str:
@@ -76,6 +77,7 @@ class _Shard:
     queue: Any = None
     consumer_tag: str = ""
     draining: bool = False
+    check_at: float = field(default_factory=lambda: time.monotonic() + CONSUMER_CHECK)
     seen: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
 
 
@@ -122,16 +124,30 @@ class RabbitMqConsumer:
         self._task = asyncio.create_task(self._run(), name=f"rabbitmq-member-{self._spec.group}")
 
     async def _join(self) -> None:
+        """A fresh connection with its presence and probe channels, all or nothing: a join that
+        fails halfway (the broker still starting) is retried whole on the next tick, instead of
+        leaving an open connection with dead channels that nothing would notice."""
+        # Whatever the old connection held went back to the queues when it died.
         self._owned.clear()
         self._buffer.clear()
         self._handed.clear()
-        self._conn = await self._broker.connect_member()
-        self._probe = await self._conn.channel()
-        self._presence = await self._conn.channel()
-        members = await self._presence.declare_queue(
-            self._topo.members_queue(self._spec.group), durable=False, auto_delete=False
-        )
-        await members.consume(_ignore_message, no_ack=True)
+        old, self._conn = self._conn, None
+        if old is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(old.close(), 2.0)
+        conn = await self._broker.connect_member()
+        try:
+            probe = await conn.channel()
+            presence = await conn.channel()
+            members = await presence.declare_queue(
+                self._topo.members_queue(self._spec.group), durable=False, auto_delete=False
+            )
+            await members.consume(_ignore_message, no_ack=True)
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await conn.close()
+            raise
+        self._conn, self._probe, self._presence = conn, probe, presence
 
     async def _run(self) -> None:
         while not self._closed:
@@ -140,12 +156,31 @@ class RabbitMqConsumer:
                 if not connection_open(self._conn):
                     log.warning("RabbitMQ member of %s reconnecting", self._spec.group)
                     await self._join()
+                if self._probe.is_closed:
+                    self._probe = await self._conn.channel()
+                await self._drop_dead_shards()
                 await self._expire_leases()
                 await self._rebalance()
             except Exception:  # a lost connection must not end the member: retry next tick
                 log.exception("RabbitMQ member upkeep failed")
 
     # -- shard ownership -------------------------------------------------------------------
+
+    async def _drop_dead_shards(self) -> None:
+        """Give up shards whose channel the broker closed, or whose consumer it cancelled (a
+        queue restarting), while the connection stayed up: owning a shard that delivers
+        nothing would hold its lock, so nobody would take its messages, silently, for ever."""
+        for shard in list(self._owned.values()):
+            dead = shard.work.is_closed or shard.lock.is_closed
+            if not dead and time.monotonic() >= shard.check_at:
+                shard.check_at = time.monotonic() + CONSUMER_CHECK
+                queue = await self._probe.declare_queue(
+                    self._topo.shard_queue(self._spec.group, shard.index), passive=True
+                )
+                dead = queue.declaration_result.consumer_count == 0
+            if dead:
+                log.warning("RabbitMQ member of %s lost shard %d", self._spec.group, shard.index)
+                await self._release(shard, 0.0)
 
     async def _rebalance(self) -> None:
         group = self._spec.group
@@ -186,17 +221,34 @@ class RabbitMqConsumer:
             await queue.consume(_ignore_message, no_ack=True, exclusive=True)
         except ChannelAccessRefused:
             return False  # another member holds it (the refusal closed the channel)
-        work = await self._conn.channel()
-        await work.set_qos(prefetch_count=max(1, min(self._spec.max_in_flight, PREFETCH_MAX)))
-        shard = _Shard(index, lock, work)
-        self._owned[index] = shard
-        queue = await work.get_queue(self._topo.shard_queue(self._spec.group, index), ensure=False)
+        # From here on, all or nothing: a lock held without a working consumer (the consume
+        # failed while the broker was still starting) would strand the shard's messages.
+        work: Any = None
+        shard: _Shard | None = None
+        try:
+            work = await self._conn.channel()
+            await work.set_qos(prefetch_count=max(1, min(self._spec.max_in_flight, PREFETCH_MAX)))
+            shard = _Shard(index, lock, work)
+            self._owned[index] = shard
+            queue = await work.get_queue(
+                self._topo.shard_queue(self._spec.group, index), ensure=False
+            )
+            claimed = shard
 
-        async def on_message(message: Any) -> None:
-            await self._on_message(shard, message)
+            async def on_message(message: Any) -> None:
+                await self._on_message(claimed, message)
 
-        shard.queue = queue
-        shard.consumer_tag = await queue.consume(on_message)
+            shard.queue = queue
+            shard.consumer_tag = await queue.consume(on_message)
+        except BaseException:
+            if shard is not None and self._owned.get(index) is shard:
+                del self._owned[index]
+                self._buffer = [r for r in self._buffer if r.shard is not shard]
+            for channel in (work, lock):
+                if channel is not None:
+                    with contextlib.suppress(Exception):
+                        await channel.close()
+            raise
         return True
 
     async def _release(self, shard: _Shard, cooldown: float) -> None:
@@ -318,7 +370,12 @@ class RabbitMqConsumer:
             if not isinstance(receipt, _Receipt) or self._handed.pop(id(receipt), None) is None:
                 continue  # settled already, or its lease ran out and the shard was given up
             if isinstance(outcome, Ack):
-                await receipt.message.ack()
+                try:
+                    await receipt.message.ack()
+                except (AMQPError, RuntimeError):
+                    # Its channel died: the broker returns it to the queue, and the
+                    # redelivery is recognised by the consumer's processed_messages.
+                    log.warning("ack lost with its channel; the message will come back")
             elif isinstance(outcome, Retry) and delivery.attempt < self._spec.max_attempts:
                 if self._owned.get(receipt.shard.index) is receipt.shard:
                     receipt.retries += 1
