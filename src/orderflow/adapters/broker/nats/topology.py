@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import re
-import zlib
 from dataclasses import dataclass
+
+from orderflow.adapters.broker.partitioning import check_prefix, partition_of
 
 DEFAULT_PARTITIONS = 16
 
@@ -26,11 +27,6 @@ REASON = "Orderflow-Reason"
 ATTEMPTS = "Orderflow-Attempts"
 NATS_MSG_ID = "Nats-Msg-Id"
 RESERVED = frozenset({KEY, MESSAGE_ID, TOPIC, GROUP, REASON, ATTEMPTS, NATS_MSG_ID})
-
-
-def partition_of(key: str, partitions: int) -> int:
-    # crc32, not hash(): every process and every release must agree on a key's partition.
-    return zlib.crc32(key.encode()) % partitions
 
 
 def token(name: str) -> str:
@@ -47,8 +43,7 @@ class Topology:
     partitions: int = DEFAULT_PARTITIONS
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", self.prefix):
-            raise ValueError(f"broker prefix must be dotted words, got {self.prefix!r}")
+        check_prefix(self.prefix)
 
     @property
     def stream(self) -> str:

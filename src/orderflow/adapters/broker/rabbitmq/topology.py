@@ -11,9 +11,9 @@ guard. No plugin is needed: the publisher does the hashing a consistent-hash exc
 
 from __future__ import annotations
 
-import re
-import zlib
 from dataclasses import dataclass
+
+from orderflow.adapters.broker.partitioning import check_prefix, partition_of
 
 DEFAULT_PARTITIONS = 8
 # A last-resort guard against a crash loop the adapter somehow did not count: the adapter itself
@@ -31,19 +31,13 @@ MESSAGE_ID = "x-orderflow-id"
 RESERVED_PREFIXES = ("x-orderflow-", "x-death", "x-delivery-count", "x-first-death", "x-last-death")
 
 
-def partition_of(key: str, partitions: int) -> int:
-    # crc32, not hash(): every process and every release must agree on a key's partition.
-    return zlib.crc32(key.encode()) % partitions
-
-
 @dataclass(frozen=True, slots=True)
 class Topology:
     prefix: str
     partitions: int = DEFAULT_PARTITIONS
 
     def __post_init__(self) -> None:
-        if not re.fullmatch(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*", self.prefix):
-            raise ValueError(f"broker prefix must be dotted words, got {self.prefix!r}")
+        check_prefix(self.prefix)
 
     @property
     def exchange(self) -> str:
