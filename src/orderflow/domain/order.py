@@ -10,7 +10,7 @@ for an order that will not be fulfilled.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from orderflow.domain import messages as m
@@ -67,6 +67,9 @@ class OrderState:
     total_amount: int
     currency: str
     payment_token: str
+    # What has already been undone (STOCK released, PAYMENT refunded), so a duplicate late event
+    # is not compensated twice.
+    compensated: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,20 @@ class Decision:
 
 
 NO_CHANGE = Decision(None)
+
+STOCK, PAYMENT = "stock", "payment"
+
+
+def evolve(order: OrderState, decision: Decision) -> OrderState:
+    """The order after a decision: its new status and what its commands undo."""
+    undone = {STOCK for c in decision.commands if isinstance(c, m.ReleaseStock)} | {
+        PAYMENT for c in decision.commands if isinstance(c, m.RefundPayment)
+    }
+    return replace(
+        order,
+        status=decision.status or order.status,
+        compensated=order.compensated | undone,
+    )
 
 
 def check_transition(current: OrderStatus, target: OrderStatus) -> None:
@@ -105,7 +122,7 @@ def decide(order: OrderState, event: m.Event) -> Decision:
                     oid, order.total_amount, order.currency, order.payment_token
                 )
                 return _to(order, S.RESERVED, capture)
-            if status in _GIVEN_UP:
+            if status in _GIVEN_UP and STOCK not in order.compensated:
                 return Decision(None, (m.ReleaseStock(oid),))
         case m.StockRejected(reason=reason):
             if status is S.PENDING:
@@ -113,7 +130,7 @@ def decide(order: OrderState, event: m.Event) -> Decision:
         case m.PaymentCaptured():
             if status is S.RESERVED:
                 return _to(order, S.PAID, m.CommitStock(oid))
-            if status in _GIVEN_UP:
+            if status in _GIVEN_UP and PAYMENT not in order.compensated:
                 return Decision(None, (m.RefundPayment(oid),))
         case m.PaymentDeclined(reason=reason):
             if status is S.RESERVED:

@@ -92,7 +92,7 @@ async def test_concurrent_migrations_end_at_one_schema(database_url: str) -> Non
     finally:
         for db in dbs:
             await db.dispose()
-    assert await query(database_url, "SELECT version_num FROM alembic_version") == [("0001",)]
+    assert await query(database_url, "SELECT version_num FROM alembic_version") == [("0002",)]
 
 
 @pytest.fixture

@@ -85,6 +85,7 @@ class SqlOrderRepository:
                     "status": OrderStatus.PENDING.value,
                     "status_reason": None,
                     "version": 1,
+                    "compensated": "",
                     "total_amount": o.priced.total.amount,
                     "currency": o.priced.total.currency,
                     "payment_token": o.payment_token,
@@ -143,6 +144,7 @@ class SqlOrderRepository:
                 orders.c.currency,
                 orders.c.payment_token,
                 orders.c.version,
+                orders.c.compensated,
             )
             .where(orders.c.id.in_(sorted(set(order_ids))))
             .order_by(orders.c.id)
@@ -151,14 +153,19 @@ class SqlOrderRepository:
         return {
             r.id: (
                 OrderState(
-                    r.id, OrderStatus(r.status), r.total_amount, r.currency, r.payment_token
+                    r.id,
+                    OrderStatus(r.status),
+                    r.total_amount,
+                    r.currency,
+                    r.payment_token,
+                    frozenset(filter(None, r.compensated.split(","))),
                 ),
                 r.version,
             )
             for r in rows
         }
 
-    async def record(self, entries: Sequence[tuple[TimelineEntry, int]]) -> None:
+    async def record(self, entries: Sequence[tuple[TimelineEntry, int, frozenset[str]]]) -> None:
         """Append to timelines and move statuses; each entry carries the version it was decided
         on, and a stale one fails the whole call (ConcurrentUpdateError)."""
         if not entries:
@@ -170,6 +177,7 @@ class SqlOrderRepository:
             .values(
                 version=bindparam("next"),
                 status=bindparam("new_status"),
+                compensated=bindparam("new_compensated"),
                 # A fact that changes no status keeps the reason of the status the order is in.
                 status_reason=case(
                     (bindparam("changed"), bindparam("new_reason")), else_=orders.c.status_reason
@@ -184,15 +192,16 @@ class SqlOrderRepository:
                     "new_status": e.status.value,
                     "changed": e.status != e.previous_status,
                     "new_reason": e.reason,
+                    "new_compensated": ",".join(sorted(compensated)),
                 }
-                for e, version in entries
+                for e, version, compensated in entries
             ],
         )
         # asyncpg reports no row count for executemany; there the rows were locked by
         # states_for_update, so the versions cannot have moved. SQLite counts, and checks.
         sane = self._conn.dialect.supports_sane_multi_rowcount
         if sane and result.rowcount != len(entries):
-            raise ConcurrentUpdateError(", ".join(e.order_id for e, _ in entries))
+            raise ConcurrentUpdateError(", ".join(e.order_id for e, _, _ in entries))
         await self._conn.execute(
             insert(order_events),
             [
@@ -206,7 +215,7 @@ class SqlOrderRepository:
                     "actor": e.actor,
                     "at": at,
                 }
-                for e, version in entries
+                for e, version, _ in entries
             ],
         )
 

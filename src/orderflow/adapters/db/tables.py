@@ -93,6 +93,8 @@ orders = Table(
     Column("status", String(20), nullable=False),
     Column("status_reason", Text),
     Column("version", Integer, nullable=False),
+    # Comma-separated: what a cancelled or failed order has already had undone (stock, payment).
+    Column("compensated", String(40), nullable=False, server_default=""),
     Column("total_amount", BigInteger, nullable=False),
     Column("currency", String(3), nullable=False),
     Column("payment_token", String(200), nullable=False),

@@ -10,7 +10,7 @@ from collections.abc import Sequence
 
 from orderflow.adapters.db.orders import SqlOrderRepository, TimelineEntry
 from orderflow.domain import messages as m
-from orderflow.domain.order import OrderState, decide
+from orderflow.domain.order import decide, evolve
 from orderflow.services.runtime.handler import BatchResult, PermanentError
 
 # Facts recorded on the timeline even though they change no status.
@@ -24,7 +24,7 @@ async def apply_events(
     event (an order that cannot be cancelled) are raised, as they answer a single request."""
     states = await repo.states_for_update([e.order_id for e in events])
     results: list[BatchResult] = []
-    entries: list[tuple[TimelineEntry, int]] = []
+    entries: list[tuple[TimelineEntry, int, frozenset[str]]] = []
     for event in events:
         if event.order_id not in states:
             results.append(PermanentError(f"unknown order {event.order_id}"))
@@ -38,18 +38,14 @@ async def apply_events(
         ):
             results.append([])  # stale or duplicate: nothing to record
             continue
-        new_status = decision.status or state.status
+        after = evolve(state, decision)
+        new_status = after.status
         reason = decision.reason or getattr(event, "reason", None)
         entry = TimelineEntry(
             event.order_id, type(event).__name__, new_status, state.status, reason, actor
         )
-        entries.append((entry, version))
-        states[event.order_id] = (
-            OrderState(
-                state.order_id, new_status, state.total_amount, state.currency, state.payment_token
-            ),
-            version + 1,
-        )
+        entries.append((entry, version, after.compensated))
+        states[event.order_id] = (after, version + 1)
         out: list[m.Message] = list(decision.commands)
         if decision.status is not None:
             out.append(
