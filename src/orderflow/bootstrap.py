@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import structlog
@@ -55,15 +56,22 @@ def build_payment_gateway(settings: Settings) -> PaymentGateway:
     return SimulatedPaymentGateway(settings.payment_simulator_path)
 
 
-async def prepare(settings: Settings) -> None:
-    """Everything `orderflow run` needs before starting services: schema, demo data, keys."""
+@asynccontextmanager
+async def open_database(settings: Settings) -> AsyncIterator[Database]:
+    """A database for one job (a command, a test), its connections closed afterwards."""
     db = build_database(settings)
     try:
+        yield db
+    finally:
+        await db.dispose()
+
+
+async def prepare(settings: Settings) -> None:
+    """Everything `orderflow run` needs before starting services: schema, demo data, keys."""
+    async with open_database(settings) as db:
         await migrate(db)
         if settings.seed_demo_catalog and await seed_demo_catalog(db):
             log.info("seeded the demo catalog")
-    finally:
-        await db.dispose()
     ensure_signing_key(settings.identity_keys_dir)
 
 

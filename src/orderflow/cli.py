@@ -258,18 +258,15 @@ def relay(
 def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Apply database migrations."""
     from orderflow.adapters.db.migrate import migrate as apply
-    from orderflow.bootstrap import build_database
+    from orderflow.bootstrap import open_database
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def main() -> None:
         from orderflow.services.gateway import migrate as migrate_gateway
 
-        db = build_database(settings)
-        try:
+        async with open_database(settings) as db:
             await apply(db)
-        finally:
-            await db.dispose()
         await migrate_gateway(settings)
 
     asyncio.run(main())
@@ -279,17 +276,14 @@ def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
 @app.command()
 def seed(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Load the demo catalog (only into an empty catalog)."""
-    from orderflow.bootstrap import build_database
+    from orderflow.bootstrap import open_database
     from orderflow.seed import seed_demo_catalog
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def main() -> bool:
-        db = build_database(settings)
-        try:
+        async with open_database(settings) as db:
             return await seed_demo_catalog(db)
-        finally:
-            await db.dispose()
 
     typer.echo(
         "seeded the demo catalog" if asyncio.run(main()) else "catalog not empty; left as is"
@@ -301,17 +295,13 @@ def audit(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Check every invariant of the order database; exit 1 if any is broken."""
     from orderflow.adapters.db.audit import audit as run_audit
     from orderflow.adapters.db.audit import status_counts
-    from orderflow.bootstrap import build_database
+    from orderflow.bootstrap import open_database
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def main() -> tuple[dict[str, list[str]], dict[str, int]]:
-        db = build_database(settings)
-        try:
-            async with db.read() as conn:
-                return await run_audit(conn), await status_counts(conn)
-        finally:
-            await db.dispose()
+        async with open_database(settings) as db, db.read() as conn:
+            return await run_audit(conn), await status_counts(conn)
 
     problems, counts = asyncio.run(main())
     typer.echo("orders by status: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
