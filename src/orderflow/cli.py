@@ -144,6 +144,23 @@ async def _wait_healthy(url: str, stopping: asyncio.Event, timeout: float = 60.0
             await asyncio.sleep(0.1)
 
 
+def _serve(app: Any, host: str, port: int) -> None:
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,  # each app logs its own requests, with the request id
+        log_config=None,
+        # Neither app takes the client address from X-Forwarded-For on uvicorn's say: the gateway
+        # decides itself (trust_forwarded_for), or any local client could dodge per-IP limits.
+        proxy_headers=False,
+        timeout_graceful_shutdown=20,
+    )
+    uvicorn.Server(config).run()
+
+
 @serve_app.command("api")
 def serve_api(
     port: Port = None,
@@ -155,17 +172,7 @@ def serve_api(
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
     configure_logging("api", settings.log_level, settings.log_json)
-    config = uvicorn.Config(
-        build_api(settings),
-        host=settings.host,
-        port=port or settings.api_port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        timeout_graceful_shutdown=20,
-    )
-    uvicorn.Server(config).run()
+    _serve(build_api(settings), settings.host, port or settings.api_port)
 
 
 @serve_app.command("gateway")
@@ -175,20 +182,7 @@ def serve_gateway(port: Port = None, data_dir: DataDir = None) -> None:
 
     settings = _settings(data_dir=data_dir)
     configure_logging("gateway", settings.log_level, settings.log_json)
-    config = uvicorn.Config(
-        create_gateway_app(settings),
-        host=settings.host,
-        port=port or settings.port,
-        loop="uvloop",
-        http="httptools",
-        access_log=False,
-        log_config=None,
-        # The gateway decides itself whether to trust X-Forwarded-For (trust_forwarded_for);
-        # uvicorn's default would trust it from any local client and defeat per-IP limits.
-        proxy_headers=False,
-        timeout_graceful_shutdown=20,
-    )
-    uvicorn.Server(config).run()
+    _serve(create_gateway_app(settings), settings.host, port or settings.port)
 
 
 admin_app = typer.Typer(no_args_is_help=True, help="Manage gateway accounts.")
