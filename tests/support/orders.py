@@ -109,6 +109,24 @@ class Client:
         await self._http.aclose()
 
 
+async def settled_statuses(db_path: Path, timeout: float = 60) -> dict[str, str]:
+    """Every order's status, read straight from the database file once all of them settled.
+
+    Includes orders whose 202 never reached the client (committed just before a kill): they are
+    orders like any other and must be processed like any other.
+    """
+    deadline = time.monotonic() + timeout
+    while True:
+        with sqlite3.connect(db_path) as conn:
+            statuses = dict(conn.execute("SELECT id, status FROM orders").fetchall())
+        unsettled = [oid for oid, status in statuses.items() if status not in SETTLED]
+        if not unsettled:
+            return statuses
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{len(unsettled)} orders never settled: {unsettled[:5]}")
+        await asyncio.sleep(0.5)
+
+
 def stock_levels(db_path: Path) -> dict[str, tuple[int, int]]:
     """(on_hand, reserved) per sku, read straight from the database file."""
     with sqlite3.connect(db_path) as conn:
