@@ -38,6 +38,7 @@ from orderflow.services.runtime.consumer import ConsumerRunner
 from orderflow.services.runtime.dead_letters import DeadLetterWatcher
 from orderflow.services.runtime.handler import Handler
 from orderflow.services.runtime.health import HealthServer
+from orderflow.services.runtime.retention import ProcessedPruner
 
 log = structlog.get_logger()
 
@@ -194,6 +195,8 @@ class WorkerSet:
             watcher = DeadLetterWatcher(db, broker, WORKERS)
             loops.append(("relay", functools.partial(relay.run, self.stop)))
             loops.append(("dead letters", functools.partial(watcher.run, self.stop)))
+            pruner = ProcessedPruner(db, self.settings.processed_retention)
+            loops.append(("pruning", functools.partial(pruner.run, self.stop)))
         await asyncio.gather(*(self._until_stopped(name, step) for name, step in loops))
 
     async def _until_stopped(self, name: str, step: Callable[[], Awaitable[None]]) -> None:

@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     # Orders waiting for the API's next commit; beyond it, POST answers 503 with Retry-After.
     intake_max_waiting: int = 4096
     db_pool_size: int = 10
+    processed_retention: float = Field(
+        8 * 24 * 3600.0,
+        gt=0,
+        description="seconds a consumer remembers an applied message id (beyond any broker's "
+        "redelivery horizon: NATS streams keep messages 7 days)",
+    )
 
     log_level: str = "INFO"
     log_json: bool | None = Field(None, description="JSON lines; default: unless on a terminal")

@@ -6,8 +6,10 @@ import asyncio
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
+import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -184,3 +186,34 @@ async def test_the_supervisor_restarts_a_service_that_dies(tmp_path: Path) -> No
         system.stop()
     assert len(final) == 50
     assert "child exited; restarting" in system.logs_all()
+
+
+async def test_the_relay_prunes_applied_message_ids_past_their_retention(tmp_path: Path) -> None:
+    system = System(tmp_path / "data", env={"ORDERFLOW_PROCESSED_RETENTION": "3"})
+    system.start()
+    client = Client(system.url, system.signer())
+    db_path = system.data_dir / "orderflow.db"
+    try:
+        planned = mixed_orders(20, random.Random(13))
+        responses = await asyncio.gather(*(client.place(p) for p in planned))
+        assert {r.status_code for r in responses} == {202}
+        owners = {r.json()["id"]: p.who for r, p in zip(responses, planned, strict=True)}
+        await client.wait_settled(owners)
+        # The last ids are younger than the retention when the orders settle.
+        assert processed_ids_per_consumer(db_path), "the consumers recorded what they applied"
+        deadline = time.monotonic() + 20
+        while processed_ids_per_consumer(db_path):
+            assert time.monotonic() < deadline, processed_ids_per_consumer(db_path)
+            await asyncio.sleep(0.5)
+    finally:
+        await client.aclose()
+        system.stop()
+    assert "all invariants hold" in audit(system.data_dir)
+
+
+def processed_ids_per_consumer(db_path: Path) -> dict[str, int]:
+    with sqlite3.connect(db_path) as conn:
+        rows = conn.execute(
+            "SELECT consumer, COUNT(*) FROM processed_messages GROUP BY consumer"
+        ).fetchall()
+    return dict(rows)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderflow.adapters.db.orders import now
@@ -36,3 +37,24 @@ class SqlProcessedMessages:
                 for mid in message_ids
             ],
         )
+
+
+async def prune_processed(
+    conn: AsyncConnection, before: datetime, *, keep: Sequence[str] = (), limit: int = 5_000
+) -> int:
+    """Forget up to `limit` ids applied before `before` (except the `keep` consumers' ids);
+    returns how many. Chunked, so a big backlog never holds the write lock for long."""
+    oldest = (
+        select(processed_messages.c.consumer, processed_messages.c.message_id)
+        .where(
+            processed_messages.c.processed_at < before,
+            processed_messages.c.consumer.not_in(list(keep)),
+        )
+        .limit(limit)
+    )
+    result = await conn.execute(
+        delete(processed_messages).where(
+            tuple_(processed_messages.c.consumer, processed_messages.c.message_id).in_(oldest)
+        )
+    )
+    return result.rowcount

@@ -162,4 +162,5 @@ processed_messages = Table(
     Column("consumer", String(64), primary_key=True),
     Column("message_id", String(64), primary_key=True),
     Column("processed_at", Timestamp, nullable=False),
+    Index("ix_processed_messages_processed_at", "processed_at"),
 )
