@@ -1,7 +1,8 @@
 """The distributed shape end to end: PostgreSQL + NATS JetStream or RabbitMQ, the API, two
 instances of every worker and a relay as separate OS processes, over real HTTP.
 
-Default runs use 300 orders per broker; the 1,000-order variants are marked slow.
+Per broker: 1,000 mixed orders through two instances of every worker, the same with one instance of
+each worker killed mid-run (about 40 s each), and a broker restart under 200 orders.
 """
 
 from __future__ import annotations
@@ -86,25 +87,19 @@ async def _run_orders(cluster: Cluster, n: int, seed: int) -> None:
     await cluster.check_outcome(submission.accepted, final)
 
 
-async def test_every_service_scaled_out_settles_300_orders(cluster: Cluster) -> None:
-    await asyncio.to_thread(cluster.start_all, 2)
-    assert all(cluster.ready(name).status_code == 200 for name in cluster.procs if name != "api")
-    await _run_orders(cluster, 300, seed=41)
-
-
-@pytest.mark.slow
 async def test_every_service_scaled_out_settles_1000_orders(cluster: Cluster) -> None:
     await asyncio.to_thread(cluster.start_all, 2)
-    await _run_orders(cluster, 1000, seed=43)
+    assert all(cluster.ready(name).status_code == 200 for name in cluster.procs if name != "api")
+    await _run_orders(cluster, 1000, seed=41)
 
 
 async def test_kill_9_one_instance_of_each_worker_mid_run(cluster: Cluster) -> None:
     await asyncio.to_thread(cluster.start_all, 2)
     client = Client(cluster.api_url, cluster.signer(), concurrency=64)
     try:
-        submission = Submission(client, mixed_orders(300, random.Random(47)))
+        submission = Submission(client, mixed_orders(1000, random.Random(47)))
         submitting = submission.start()
-        await submission.reached(100)
+        await submission.reached(300)
         for name in ("orders-1", "inventory-1", "payment-1"):
             cluster.kill(name)  # mid-batch: their unsettled deliveries go to the survivors
         await submitting
