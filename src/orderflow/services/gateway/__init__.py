@@ -1,6 +1,6 @@
 """The authentication gateway: the only public port, proxying to the services behind it."""
 
-from orderflow.services.gateway.accounts import EmailTakenError
+from orderflow.adapters.gateway_db.accounts import EmailTakenError
 from orderflow.services.gateway.admin import (
     AdminInputError,
     create_admin,

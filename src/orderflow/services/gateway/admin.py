@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from orderflow.adapters.gateway_db import database
+from orderflow.adapters.gateway_db.accounts import AccountRepository
 from orderflow.config import Settings
 from orderflow.domain.identity import ADMIN
-from orderflow.services.gateway import database
-from orderflow.services.gateway.accounts import AccountRepository, normalise_email
+from orderflow.services.gateway.emails import normalise_email
 from orderflow.services.gateway.passwords import Passwords
 from orderflow.services.gateway.settings import GatewaySettings
 from orderflow.services.gateway.tokens import rotate_access_key

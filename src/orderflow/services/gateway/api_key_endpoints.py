@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from orderflow.services.gateway.api_keys import SCOPE
 from orderflow.services.gateway.auth_endpoints import NO_STORE, gateway, require_principal
 from orderflow.services.gateway.authn import Principal
 from orderflow.services.gateway.problems import forbidden, not_found
 from orderflow.services.gateway.requests import read_body
+
+SCOPE_NAME = re.compile(r"^[a-z][a-z0-9:._-]{0,63}$")
 
 
 class NewApiKey(BaseModel):
@@ -21,7 +24,7 @@ class NewApiKey(BaseModel):
     @field_validator("scopes")
     @classmethod
     def _valid_scopes(cls, scopes: frozenset[str]) -> frozenset[str]:
-        bad = sorted(s for s in scopes if not SCOPE.match(s))
+        bad = sorted(s for s in scopes if not SCOPE_NAME.match(s))
         if bad:
             raise ValueError(f"invalid scope names: {bad}")
         return scopes

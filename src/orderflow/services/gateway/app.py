@@ -19,13 +19,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 
+from orderflow.adapters.gateway_db.accounts import AccountRepository
+from orderflow.adapters.gateway_db.api_keys import ApiKeys
+from orderflow.adapters.gateway_db.database import create_engine, run_migrations
+from orderflow.adapters.gateway_db.refresh_tokens import RefreshTokens
 from orderflow.adapters.identity.assertions import AssertionSigner, ensure_signing_key
 from orderflow.config import Settings
 from orderflow.services.gateway import api_key_endpoints, auth_endpoints, proxy_endpoints
-from orderflow.services.gateway.accounts import AccountRepository
-from orderflow.services.gateway.api_keys import ApiKeys
 from orderflow.services.gateway.authn import Authenticator
-from orderflow.services.gateway.database import create_engine, run_migrations
 from orderflow.services.gateway.forwarding import AssertionMinter
 from orderflow.services.gateway.middleware import (
     BodyTooLargeError,
@@ -35,7 +36,6 @@ from orderflow.services.gateway.middleware import (
 from orderflow.services.gateway.passwords import Passwords
 from orderflow.services.gateway.problems import GatewayError, problem_response
 from orderflow.services.gateway.proxy import create_client
-from orderflow.services.gateway.refresh_tokens import RefreshTokens
 from orderflow.services.gateway.routes import load_route_table
 from orderflow.services.gateway.settings import GatewaySettings
 from orderflow.services.gateway.state import GatewayState, Limiters

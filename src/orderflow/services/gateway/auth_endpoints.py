@@ -9,12 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from orderflow.adapters.gateway_db.accounts import Account, EmailTakenError
+from orderflow.adapters.gateway_db.refresh_tokens import RefreshTokenError, RefreshTokenReusedError
 from orderflow.domain.identity import CUSTOMER
-from orderflow.services.gateway.accounts import Account, EmailTakenError, normalise_email
 from orderflow.services.gateway.authn import Principal
+from orderflow.services.gateway.emails import normalise_email
 from orderflow.services.gateway.problems import GatewayError, unauthorized
 from orderflow.services.gateway.rate_limit import too_many_requests
-from orderflow.services.gateway.refresh_tokens import RefreshTokenError, RefreshTokenReusedError
 from orderflow.services.gateway.requests import read_body
 from orderflow.services.gateway.state import GatewayState
 from orderflow.services.gateway.upstream_headers import facts

@@ -7,8 +7,8 @@ from typing import Literal
 
 from starlette.datastructures import Headers
 
+from orderflow.adapters.gateway_db.api_keys import ApiKeys, looks_like_api_key
 from orderflow.domain.identity import ADMIN, Identity
-from orderflow.services.gateway.api_keys import ApiKeys, looks_like_api_key
 from orderflow.services.gateway.problems import GatewayError, bad_request, forbidden, unauthorized
 from orderflow.services.gateway.routes import RouteSpec
 from orderflow.services.gateway.tokens import AccessTokens, InvalidTokenError

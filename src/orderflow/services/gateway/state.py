@@ -7,13 +7,13 @@ from dataclasses import dataclass
 import aiohttp
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orderflow.services.gateway.accounts import AccountRepository
-from orderflow.services.gateway.api_keys import ApiKeys
+from orderflow.adapters.gateway_db.accounts import AccountRepository
+from orderflow.adapters.gateway_db.api_keys import ApiKeys
+from orderflow.adapters.gateway_db.refresh_tokens import RefreshTokens
 from orderflow.services.gateway.authn import Authenticator
 from orderflow.services.gateway.forwarding import AssertionMinter
 from orderflow.services.gateway.passwords import Passwords
 from orderflow.services.gateway.rate_limit import RateLimiter
-from orderflow.services.gateway.refresh_tokens import RefreshTokens
 from orderflow.services.gateway.routes import RouteTable
 from orderflow.services.gateway.settings import GatewaySettings
 from orderflow.services.gateway.tokens import AccessTokens

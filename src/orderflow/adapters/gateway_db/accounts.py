@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 
@@ -10,11 +9,9 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from orderflow.adapters.gateway_db.clock import utcnow
+from orderflow.adapters.gateway_db.tables import accounts
 from orderflow.domain.identity import Identity
-from orderflow.services.gateway.clock import utcnow
-from orderflow.services.gateway.tables import accounts
-
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,253}\.[^@\s\x00-\x1f.]{1,63}$")
 
 
 class EmailTakenError(Exception):
@@ -32,12 +29,6 @@ class Account:
 
     def identity(self) -> Identity:
         return Identity(subject=self.id, roles=self.roles, email=self.email)
-
-
-def normalise_email(raw: str) -> str | None:
-    """The canonical form used for lookups and limits, or None when it is not an address."""
-    email = raw.strip().lower()
-    return email if len(email) <= 320 and _EMAIL.match(email) else None
 
 
 class AccountRepository:

@@ -15,9 +15,9 @@ from typing import Any
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from orderflow.services.gateway import secrets_format
-from orderflow.services.gateway.clock import aware, utcnow
-from orderflow.services.gateway.tables import refresh_tokens
+from orderflow.adapters.gateway_db import secrets_format
+from orderflow.adapters.gateway_db.clock import aware, utcnow
+from orderflow.adapters.gateway_db.tables import refresh_tokens
 
 PREFIX = "ofr_"
 

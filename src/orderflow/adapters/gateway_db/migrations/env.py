@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from alembic import context
 
-from orderflow.services.gateway.tables import metadata
+from orderflow.adapters.gateway_db.tables import metadata
 
 config = context.config
 connection = config.attributes.get("connection")
 if connection is None:
-    raise RuntimeError("run gateway migrations through orderflow.services.gateway.run_migrations")
+    raise RuntimeError(
+        "run gateway migrations through orderflow.adapters.gateway_db.database.run_migrations"
+    )
 
 context.configure(
     connection=connection,

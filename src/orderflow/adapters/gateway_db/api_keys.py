@@ -6,7 +6,6 @@ the key's scopes, so a key can never reach more than its scopes allow.
 
 from __future__ import annotations
 
-import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,13 +14,12 @@ from datetime import datetime
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from orderflow.adapters.gateway_db import secrets_format
+from orderflow.adapters.gateway_db.clock import aware, utcnow
+from orderflow.adapters.gateway_db.tables import api_keys
 from orderflow.domain.identity import Identity
-from orderflow.services.gateway import secrets_format
-from orderflow.services.gateway.clock import aware, utcnow
-from orderflow.services.gateway.tables import api_keys
 
 PREFIX = "ofk_"
-SCOPE = re.compile(r"^[a-z][a-z0-9:._-]{0,63}$")
 
 
 @dataclass(frozen=True, slots=True)
