@@ -13,7 +13,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from orderflow.adapters.db.engine import Database
 from tests.support.services import require_service
@@ -47,6 +47,13 @@ def fresh_database(engine: str, tmp_path: Path) -> Iterator[str]:
         asyncio.run(
             _admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', service.host, service.port)
         )
+
+
+async def drop_database(url: str) -> None:
+    """Drop a PostgreSQL database of `fresh_database` now, cutting its connections: an outage."""
+    parts = make_url(url)
+    statement = f'DROP DATABASE IF EXISTS "{parts.database}" WITH (FORCE)'
+    await _admin(statement, parts.host or "127.0.0.1", parts.port or 5432)
 
 
 async def query(url: str, sql: str) -> list[tuple[object, ...]]:

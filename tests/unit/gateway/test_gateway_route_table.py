@@ -92,6 +92,10 @@ def test_toml_file(tmp_path: Path) -> None:
         '{"routes": {}}',
         '{"routes": [{"prefix": "/a"}]}',
         '{"routes": [{"prefix": "/a", "upstream": "http://a"}, {"prefix": "/a/", "upstream": "http://b"}]}',
+        *(
+            f'{{"routes": [{{"prefix": "{own}", "upstream": "http://a"}}]}}'
+            for own in ("/auth", "/.well-known/x", "/healthz", "/readyz")
+        ),
     ],
 )
 def test_bad_files_fail_at_start(tmp_path: Path, content: str) -> None:

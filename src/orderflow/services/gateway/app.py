@@ -7,10 +7,12 @@ created in the lifespan.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import structlog
+from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
@@ -42,6 +44,7 @@ from orderflow.services.gateway.state import GatewayState, Limiters
 from orderflow.services.gateway.tokens import AccessTokens
 
 log = structlog.get_logger("orderflow.gateway")
+READY_TIMEOUT = 3.0  # seconds /readyz waits for the database
 ALL_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
@@ -139,6 +142,7 @@ def _routes() -> list[Route | Mount | WebSocketRoute]:
         Mount("/auth", routes=auth),
         Route("/.well-known/jwks.json", _jwks, methods=["GET"]),
         Route("/healthz", _health, methods=["GET"]),
+        Route("/readyz", _ready, methods=["GET"]),
         Route("/{path:path}", proxy_endpoints.proxy_http, methods=ALL_METHODS),
         WebSocketRoute("/{path:path}", proxy_endpoints.proxy_websocket),
     ]
@@ -155,6 +159,21 @@ async def _jwks(request: Request) -> Response:
 
 async def _health(_request: Request) -> Response:
     return JSONResponse({"status": "ok"})
+
+
+async def _ready(request: Request) -> Response:
+    """Ready when its own database answers. The upstreams are not asked: each has its own
+    readiness, and a gateway taken out of rotation for a down API would only turn clear 502s
+    into connection errors."""
+    state: GatewayState = request.app.state.gateway
+    try:
+        async with asyncio.timeout(READY_TIMEOUT), state.engine.connect() as conn:
+            await conn.execute(text("SELECT 1"))
+    except Exception as exc:
+        log.warning("gateway database unreachable", error=repr(exc))
+        detail = f"gateway database unreachable: {type(exc).__name__}"
+        return problem_response(GatewayError(503, "Not ready", detail))
+    return JSONResponse({"status": "ready", "database": "ok"})
 
 
 async def _gateway_error(_request: Request, exc: Exception) -> Response:

@@ -9,7 +9,8 @@ File format (JSON, or TOML with `[[routes]]` tables):
 only: a key needs every listed scope, and reaches no route that lists none (by default `/api`
 takes keys with the `orders` scope).
 With `include_defaults`, entries replace defaults with the same prefix; otherwise the file is the
-whole table. `/auth`, `/.well-known` and `/healthz` are the gateway's own and cannot be routed.
+whole table. `/auth`, `/.well-known`, `/healthz` and `/readyz` are the gateway's own and cannot be
+routed.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from orderflow.services.gateway.paths import canonical_path
 from orderflow.services.gateway.problems import GatewayError
 from orderflow.services.gateway.settings import GatewaySettings
 
-RESERVED = ("/auth", "/.well-known", "/healthz")
+RESERVED = ("/auth", "/.well-known", "/healthz", "/readyz")
 
 
 class RouteTableError(Exception):
