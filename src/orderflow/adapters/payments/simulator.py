@@ -37,6 +37,8 @@ CREATE TABLE IF NOT EXISTS operations (
     parent TEXT
 );
 CREATE TABLE IF NOT EXISTS attempts (idempotency_key TEXT PRIMARY KEY, count INTEGER NOT NULL);
+-- Captures and refunds look up their authorization or capture by reference.
+CREATE INDEX IF NOT EXISTS operations_reference ON operations (reference);
 """
 
 
