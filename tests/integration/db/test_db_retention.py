@@ -3,11 +3,8 @@ ones and the dead-letter sweep's stay."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
-import pytest
 from sqlalchemy import insert
 
 from orderflow.adapters.db.engine import Database
@@ -15,15 +12,9 @@ from orderflow.adapters.db.migrate import migrate
 from orderflow.adapters.db.orders import now
 from orderflow.adapters.db.tables import processed_messages
 from orderflow.services.runtime.retention import ProcessedPruner
-from tests.support.databases import ENGINES, fresh_database, query
+from tests.support.databases import query
 
 KEPT = "SELECT message_id FROM processed_messages"
-
-
-@pytest.fixture(params=ENGINES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with fresh_database(request.param, tmp_path) as url:
-        yield url
 
 
 async def test_old_ids_are_pruned_in_chunks_and_recent_or_dead_letter_ids_kept(

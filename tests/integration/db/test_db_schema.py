@@ -3,10 +3,6 @@ and downgrade cleanly back to nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -16,13 +12,6 @@ from sqlalchemy.engine import Connection
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.migrate import alembic_config, migrate
 from orderflow.adapters.db.tables import metadata
-from tests.support.databases import ENGINES, fresh_database
-
-
-@pytest.fixture(params=ENGINES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with fresh_database(request.param, tmp_path) as url:
-        yield url
 
 
 async def test_migrations_match_the_declared_tables_and_downgrade_to_nothing(

@@ -21,17 +21,11 @@ from orderflow.adapters.db.migrate import alembic_config, migrate
 from orderflow.adapters.db.outbox import SqlOutbox
 from orderflow.ports.broker import OutgoingMessage
 from orderflow.seed import SCARCE, seed_demo_catalog
-from tests.support.databases import ENGINES, fresh_database, query, stock_levels
+from tests.support.databases import fresh_database, query, stock_levels
 
 RACERS = 8
 BATCHES = 3  # of 4 one-unit orders: 96 orders, and the first round alone asks for 32 units
 SCARCE_UNITS = sum(SCARCE["LIMITED-TEE"].values())
-
-
-@pytest.fixture(params=ENGINES)
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    with fresh_database(request.param, tmp_path) as url:
-        yield url
 
 
 async def _prepared(url: str) -> None:
