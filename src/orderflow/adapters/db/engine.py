@@ -9,6 +9,7 @@ with SQLITE_BUSY instead of waiting for the lock. Reads use a separate engine wi
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,9 +21,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_PRAGMAS = (
-    # Switching a new file to WAL takes a lock: wait for it like any other statement would.
     "PRAGMA busy_timeout=30000",
-    "PRAGMA journal_mode=WAL",
     # FULL: a commit is on disk before the API answers 202 (group commit keeps this affordable).
     "PRAGMA synchronous=FULL",
     "PRAGMA foreign_keys=ON",
@@ -109,6 +108,7 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor = dbapi_conn.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
+        _enable_wal(cursor)
         if immediate:
             cursor.execute(WRITER_BUSY_TIMEOUT)
         cursor.close()
@@ -116,3 +116,19 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _enable_wal(cursor: Any) -> None:
+    """Switch the file to WAL (a no-op once it is). The first switch of a new file needs its
+    write lock, and when several connections try at once SQLite answers the losers BUSY at once,
+    past the busy handler (waiting could deadlock), so they try again here. Only processes that
+    open a brand-new file together ever loop; the sleeps are short and bounded."""
+    deadline = time.monotonic() + _LOCK_PATIENCE
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except Exception as exc:  # the driver's OperationalError, whatever adapter wraps it
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
