@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import uuid
 from collections.abc import Iterator
 from typing import Any
 
@@ -96,6 +97,12 @@ JSON_BODIES = [
     pytest.param(body_with("shipping_address.country", "G1"), "country", id="country-digit"),
     pytest.param(body_with("shipping_address.country", ""), "country", id="country-empty"),
     pytest.param(body_with("shipping_address.country", 44), "country", id="country-number"),
+    # Control characters: PostgreSQL refuses NUL, which once failed every order sharing the commit.
+    pytest.param(body_with("shipping_address.name", "Ada\x00"), "name", id="nul-in-name"),
+    pytest.param(body_with("shipping_address.line2", "Flat\x07"), "line2", id="bell-in-line2"),
+    pytest.param(body_with("shipping_address.city", "Lon\ndon"), "city", id="newline-in-city"),
+    pytest.param(body_with("payment.token", "tok_visa\x00"), "token", id="nul-in-token"),
+    pytest.param(body_with("payment.token", "tok visa"), "token", id="space-in-token"),
 ]
 
 
@@ -198,6 +205,13 @@ BAD_QUERIES = [
     pytest.param(ORDERS, {"limit": "ten"}, 422, id="orders-limit-word"),
     pytest.param(PRODUCTS, {"cursor": "%%%"}, 400, id="products-cursor-garbage"),
     pytest.param(PRODUCTS, {"cursor": b64(["a", "b"])}, 400, id="products-cursor-two-parts"),
+    pytest.param(
+        ORDERS,
+        {"cursor": b64(["2026-11-28T00:00:00+00:00", "a\x00"])},
+        400,
+        id="orders-cursor-nul",
+    ),
+    pytest.param(PRODUCTS, {"cursor": b64(["MUG\x00"])}, 400, id="products-cursor-nul"),
     pytest.param(PRODUCTS, {"cursor": b64([7])}, 400, id="products-cursor-number"),
     pytest.param(PRODUCTS, {"limit": "-1"}, 422, id="products-limit-negative"),
 ]
@@ -209,3 +223,12 @@ def test_bad_query_is_refused(
 ) -> None:
     problem = assert_problem(api.get(path, who, **params), status)
     assert problem.get("detail"), problem
+
+
+@pytest.mark.parametrize("reason", ["changed my mind\x00", "\x1b[31mred"])
+def test_cancel_reason_with_control_characters_is_422(api: Api, who: Identity, reason: str) -> None:
+    response = api.http.post(
+        f"{ORDERS}/{uuid.uuid4()}/cancel", json={"reason": reason}, headers=api.auth(who)
+    )
+    problem = assert_problem(response, 422)
+    assert "reason" in problem["detail"]

@@ -24,9 +24,15 @@ def _trimmed(value: str) -> str:
     return value.strip() or value
 
 
-# Required texts must hold a non-blank character, said in the schema itself: a minLength checked
-# after trimming would refuse "  ", which the documented schema accepts.
-NON_BLANK = r"\S"
+# Texts carry no control characters: they end up in logs, labels and the database, and
+# PostgreSQL refuses NUL outright (text and JSONB), which would fail the whole commit a request
+# shares with others. Required texts must also hold a non-blank character, said in the schema
+# itself: a minLength checked after trimming would refuse "  ", which the documented schema accepts.
+_PRINTABLE = r"[^\x00-\x1f\x7f]"
+NO_CONTROL = rf"^{_PRINTABLE}*$"
+NON_BLANK = rf"^{_PRINTABLE}*[^\s\x00-\x1f\x7f]{_PRINTABLE}*$"
+# Free prose (a cancellation reason) may have line breaks and tabs, nothing else.
+PROSE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
 Text = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200, pattern=NON_BLANK),
@@ -40,7 +46,10 @@ City = Annotated[
 PostalCode = Annotated[
     str, StringConstraints(min_length=1, max_length=20, pattern=NON_BLANK), AfterValidator(_trimmed)
 ]
-OptionalText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] | None
+OptionalText = (
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=200, pattern=NO_CONTROL)]
+    | None
+)
 
 
 def _integral(value: Any) -> Any:
@@ -78,7 +87,8 @@ class AddressIn(Strict):
 
 
 class PaymentIn(Strict):
-    token: Annotated[str, StringConstraints(min_length=1, max_length=200)]
+    # Provider tokens are opaque printable ASCII ("tok_visa").
+    token: Annotated[str, StringConstraints(min_length=1, max_length=200, pattern=r"^[!-~]+$")]
 
 
 class OrderIn(Strict):
@@ -150,4 +160,6 @@ class ProductPage(BaseModel):
 
 
 class CancelIn(Strict):
-    reason: Annotated[str, StringConstraints(max_length=500)] = "requested by customer"
+    reason: Annotated[str, StringConstraints(max_length=500, pattern=PROSE)] = (
+        "requested by customer"
+    )

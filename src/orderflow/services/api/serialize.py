@@ -103,7 +103,10 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
     except (ValueError, orjson.JSONDecodeError) as exc:
         raise ProblemError(400, "Bad cursor", "the cursor is not one this API issued") from exc
     if not (
-        isinstance(parts, list) and len(parts) == size and all(isinstance(p, str) for p in parts)
+        isinstance(parts, list)
+        and len(parts) == size
+        # Printable only: a NUL would reach PostgreSQL, which refuses it with an error.
+        and all(isinstance(p, str) and p.isprintable() for p in parts)
     ):
         raise ProblemError(400, "Bad cursor", "the cursor is not one this API issued")
     return parts
