@@ -84,21 +84,20 @@ class OrderIntake:
                 batch.append(nxt)
             try:
                 await self._commit(batch)
-            except IntegrityError:
-                # A racing writer took an idempotency key in this batch: settle one by one.
+            except Exception as exc:
+                if not isinstance(exc, IntegrityError):
+                    log.warning("batch commit failed; committing one by one", error=repr(exc))
+                # A racing writer took an idempotency key in this batch, or the database refused
+                # one order: settle one by one, so one order's failure is never its neighbours'.
                 for pending in batch:
                     if not pending.future.done():
                         await self._commit_alone(pending)
-            except Exception as exc:
-                log.exception("order intake failed", error=repr(exc))
-                for pending in batch:
-                    if not pending.future.done():
-                        pending.future.set_exception(exc)
 
     async def _commit_alone(self, pending: _Pending) -> None:
         try:
             await self._commit([pending])
         except Exception as exc:
+            log.exception("order intake failed", order_id=pending.order.id, error=repr(exc))
             if not pending.future.done():
                 pending.future.set_exception(exc)
 
