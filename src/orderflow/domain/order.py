@@ -85,9 +85,13 @@ STOCK, PAYMENT = "stock", "payment"
 
 
 def evolve(order: OrderState, decision: Decision) -> OrderState:
-    """The order after a decision: its new status and what its commands undo."""
-    undone = {STOCK for c in decision.commands if isinstance(c, m.ReleaseStock)} | {
-        PAYMENT for c in decision.commands if isinstance(c, m.RefundPayment)
+    """The order after a decision: its new status and what its commands undo. A release or
+    refund sent only in case (a failure from a status that did not know of a hold) undoes nothing
+    known, so a late event about that hold still gets its own (idempotent) compensation."""
+    held_stock = order.status in _HOLDS_STOCK | _GIVEN_UP
+    took_money = order.status in _MONEY_TAKEN | _GIVEN_UP
+    undone = {STOCK for c in decision.commands if isinstance(c, m.ReleaseStock) and held_stock} | {
+        PAYMENT for c in decision.commands if isinstance(c, m.RefundPayment) and took_money
     }
     return replace(
         order,
@@ -142,7 +146,8 @@ def decide(order: OrderState, event: m.Event) -> Decision:
             return _cancel(order, reason)
         case m.ProcessingFailed(stage=stage, reason=reason):
             if status not in TERMINAL_STATUSES:
-                return _to(order, S.FAILED, *_compensation(order), reason=f"{stage}: {reason}")
+                compensation = _failure_compensation(order)
+                return _to(order, S.FAILED, *compensation, reason=f"{stage}: {reason}")
         case m.StockReleased() | m.PaymentRefunded():
             pass  # confirmations of compensation: recorded on the timeline, no status change
     return NO_CHANGE
@@ -164,3 +169,15 @@ def _compensation(order: OrderState) -> tuple[m.Command, ...]:
     if order.status in _MONEY_TAKEN:
         commands.append(m.RefundPayment(order.order_id))
     return tuple(commands)
+
+
+def _failure_compensation(order: OrderState) -> tuple[m.Command, ...]:
+    """Like a cancellation's, but the message that failed may be the very event that would have
+    told the saga what is held (a StockReserved, a PaymentCaptured), so everything that may be
+    held is undone: stock from the start, money once a capture was asked for. Releasing or
+    refunding what was never taken does nothing. Shipped goods stay where they are."""
+    if order.status is S.SHIPPED:
+        return ()
+    if order.status is S.PENDING:
+        return (m.ReleaseStock(order.order_id),)
+    return (m.ReleaseStock(order.order_id), m.RefundPayment(order.order_id))

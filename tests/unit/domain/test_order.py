@@ -128,8 +128,9 @@ def test_late_payment_capture_after_cancellation_is_refunded() -> None:
 @pytest.mark.parametrize(
     ("status", "compensation"),
     [
-        (S.PENDING, ()),
-        (S.RESERVED, (m.ReleaseStock(OID),)),
+        # A failed StockReserved or PaymentCaptured may be the reason, so what may be held goes.
+        (S.PENDING, (m.ReleaseStock(OID),)),
+        (S.RESERVED, (m.ReleaseStock(OID), m.RefundPayment(OID))),
         (S.PAID, (m.ReleaseStock(OID), m.RefundPayment(OID))),
         (S.CONFIRMED, (m.ReleaseStock(OID), m.RefundPayment(OID))),
         (S.SHIPPED, ()),
@@ -140,6 +141,16 @@ def test_processing_failure_fails_a_live_order_and_compensates_it(
 ) -> None:
     expected = Decision(S.FAILED, compensation, "payment: retries exhausted")
     assert decide(order(status), FAILED) == expected
+
+
+def test_a_lost_hold_is_still_compensated_when_its_event_arrives_after_a_failure() -> None:
+    # Failed while pending: the release went out in case; the reservation it may have missed
+    # (made before or after) is released again when its event arrives, which is harmless.
+    state, _ = step(order(S.PENDING), FAILED)
+    assert decide(state, m.StockReserved(OID)) == Decision(None, (m.ReleaseStock(OID),))
+    captured = m.PaymentCaptured(OID, payment_id="pay-1", amount=TOTAL, currency=CURRENCY)
+    state, _ = step(order(S.RESERVED), FAILED)
+    assert decide(state, captured) == Decision(None, (m.RefundPayment(OID),))
 
 
 def test_late_events_after_a_failure_are_compensated() -> None:
