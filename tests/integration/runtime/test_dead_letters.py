@@ -1,5 +1,7 @@
-"""A message the broker buries because its lease ran out on the last attempt (a worker that
-crashed every time) still fails its order: the dead-letter sweep reports it."""
+"""Dead letters become failure reports, each exactly once: a message the broker buries because its
+lease ran out on the last attempt (a worker that crashed every time) still fails its order through
+the sweep; what a consumer dead-lettered and reported itself is not reported again; a report that
+fails in turn is not reported at all."""
 
 from __future__ import annotations
 
@@ -8,11 +10,13 @@ import dataclasses
 import uuid
 from pathlib import Path
 
+from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.orders import NewOrder
 from orderflow.adapters.db.outbox import SqlOutbox
 from orderflow.bootstrap import (
     build_broker,
     build_database,
+    build_handler,
     consumer_spec,
     declare_topology,
     prepare,
@@ -21,9 +25,11 @@ from orderflow.config import Settings
 from orderflow.domain import messages as m
 from orderflow.domain.money import Money
 from orderflow.domain.pricing import CatalogEntry, price_order
-from orderflow.envelope import decode
+from orderflow.envelope import decode, encode
+from orderflow.ports.broker import Broker, Consumer
 from orderflow.services.api.intake import OrderIntake
 from orderflow.services.relay.relay import OutboxRelay
+from orderflow.services.runtime.consumer import ConsumerRunner
 from orderflow.services.runtime.dead_letters import DeadLetterWatcher
 
 
@@ -73,3 +79,65 @@ async def test_a_message_buried_by_lease_expiry_fails_its_order(tmp_path: Path) 
     finally:
         await broker.close()
         await db.dispose()
+
+
+async def _deliver_all(
+    runner: ConsumerRunner, consumer: Consumer, db: Database, broker: Broker
+) -> int:
+    """One round: relay the outbox, then let the consumer take and settle what is there."""
+    await OutboxRelay(db, broker).publish_batch()
+    deliveries = await consumer.fetch(100, 0.3)
+    if deliveries:
+        await consumer.settle(await runner.process(deliveries))
+    return len(deliveries)
+
+
+async def test_a_failure_report_that_fails_is_not_reported_again(tmp_path: Path) -> None:
+    """An event about an order this database does not have (say, after a restore) is dead-
+    lettered, and so is its failure report, once: no report about a report, no loop."""
+    settings = Settings(data_dir=tmp_path, max_attempts=1)
+    await prepare(settings)
+    db, broker = build_database(settings), build_broker(settings)
+    await broker.connect()
+    try:
+        await declare_topology(broker, settings)
+        spec = consumer_spec("orders", settings)
+        runner = ConsumerRunner(build_handler("orders", settings, db), spec, broker, db)
+        consumer = await broker.consumer(spec)
+        await broker.publish([encode(m.StockReserved(str(uuid.uuid4())))])
+        rounds = [await _deliver_all(runner, consumer, db, broker) for _ in range(5)]
+        watcher = DeadLetterWatcher(db, broker, ["orders"])
+        assert await watcher.sweep() == 0  # the consumer reported what it decided itself
+        rounds.append(await _deliver_all(runner, consumer, db, broker))
+        dead = await broker.dead_letters("orders")
+        await consumer.close()
+    finally:
+        await broker.close()
+        await db.dispose()
+    assert rounds == [1, 1, 0, 0, 0, 0]  # the event, then its failure report, then quiet
+    assert [type(decode(d.payload)).__name__ for d in dead] == ["StockReserved", "ProcessingFailed"]
+
+
+async def test_the_sweep_does_not_report_again_what_the_consumer_reported(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path)
+    await prepare(settings)
+    db, broker = build_database(settings), build_broker(settings)
+    await broker.connect()
+    try:
+        await declare_topology(broker, settings)
+        spec = consumer_spec("inventory", settings)
+        runner = ConsumerRunner(build_handler("inventory", settings, db), spec, broker, db)
+        consumer = await broker.consumer(spec)
+        # A message inventory cannot handle: a permanent error, dead-lettered at once.
+        wrong = encode(m.StockReserved(str(uuid.uuid4())))
+        await broker.publish([dataclasses.replace(wrong, topic=m.INVENTORY_COMMANDS)])
+        assert await _deliver_all(runner, consumer, db, broker) == 1
+        async with db.read() as conn:
+            reports = [decode(r.message.payload) for r in await SqlOutbox(conn).oldest(100)]
+        swept = await DeadLetterWatcher(db, broker, ["inventory"]).sweep()
+        await consumer.close()
+    finally:
+        await broker.close()
+        await db.dispose()
+    assert [type(r).__name__ for r in reports] == ["ProcessingFailed"]
+    assert swept == 0

@@ -21,6 +21,7 @@ from orderflow.domain.messages import Message, ProcessingFailed
 from orderflow.envelope import MalformedMessageError, decode, encode
 from orderflow.ports.broker import Ack, Broker, ConsumerSpec, DeadLetter, Delivery, Outcome, Retry
 from orderflow.services.runtime.backoff import retry_delay
+from orderflow.services.runtime.dead_letters import REPORTED_BY, report_key
 from orderflow.services.runtime.handler import BatchContext, BatchResult, Handler, PermanentError
 
 log = structlog.get_logger()
@@ -72,6 +73,7 @@ class ConsumerRunner:
             *(self.handler.call_out(msg) for _, _, msg in decoded), return_exceptions=True
         )
         produced: list[Message] = []
+        reported: list[str] = []  # dead letters reported here, so the sweep does not again
         async with self._db.write() as conn:
             processed = SqlProcessedMessages(conn, self.spec.group)
             seen = await processed.seen([d.message_id for _, d, _ in decoded])
@@ -81,19 +83,20 @@ class ConsumerRunner:
                     log.info("duplicate delivery acknowledged", order_id=message.order_id)
                     outcomes[i] = Ack()
                 elif isinstance(result, BaseException):
-                    outcomes[i] = self._failed(delivery, message, result, produced)
+                    outcomes[i] = self._failed(delivery, message, result, produced, reported)
                 else:
                     todo.append((i, delivery, message, result))
             results = await self._apply(conn, todo)
             done: list[str] = []
             for (i, delivery, message, _), result in zip(todo, results, strict=True):
                 if isinstance(result, Exception):
-                    outcomes[i] = self._failed(delivery, message, result, produced)
+                    outcomes[i] = self._failed(delivery, message, result, produced, reported)
                 else:
                     outcomes[i] = Ack()
                     done.append(delivery.message_id)
                     produced.extend(result)
             await processed.mark(done)
+            await SqlProcessedMessages(conn, REPORTED_BY).mark(reported)
             await SqlOutbox(conn).add([encode(m) for m in produced])
         return [(d, outcomes[i]) for i, d in enumerate(deliveries)]
 
@@ -121,7 +124,12 @@ class ConsumerRunner:
         return results
 
     def _failed(
-        self, delivery: Delivery, message: Message, exc: BaseException, produced: list[Message]
+        self,
+        delivery: Delivery,
+        message: Message,
+        exc: BaseException,
+        produced: list[Message],
+        reported: list[str],
     ) -> Outcome:
         with structlog.contextvars.bound_contextvars(
             order_id=message.order_id, message_type=type(message).__name__
@@ -129,7 +137,12 @@ class ConsumerRunner:
             outcome = self._failure_outcome(delivery, exc)
             if isinstance(outcome, DeadLetter):
                 log.error("dead-lettered", attempt=delivery.attempt, reason=outcome.reason)
-                produced.append(ProcessingFailed(message.order_id, self.spec.group, outcome.reason))
+                reported.append(report_key(self.spec.group, delivery.message_id))
+                # A failure report that fails (its order is unknown here) is not reported in
+                # turn: that would loop forever.
+                if not isinstance(message, ProcessingFailed):
+                    failed = ProcessingFailed(message.order_id, self.spec.group, outcome.reason)
+                    produced.append(failed)
             else:
                 log.warning("will retry", attempt=delivery.attempt, error=repr(exc))
         return outcome

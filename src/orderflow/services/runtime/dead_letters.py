@@ -24,7 +24,13 @@ from orderflow.ports.broker import Broker
 
 log = structlog.get_logger()
 
-CONSUMER = "dead-letters"
+# Reported dead letters are recorded in processed_messages under this consumer name, by the
+# sweep and by the consumer loop that decided them, so each is reported once.
+REPORTED_BY = "dead-letters"
+
+
+def report_key(group: str, message_id: str) -> str:
+    return f"{group}:{message_id}"
 
 
 class DeadLetterWatcher:
@@ -56,20 +62,23 @@ class DeadLetterWatcher:
             records = await self._broker.dead_letters(group, self._limit)
             if not records:
                 continue
-            keys = {f"{group}:{r.message_id}": r for r in records}
+            keys = {report_key(group, r.message_id): r for r in records}
             async with self._db.write() as conn:
-                processed = SqlProcessedMessages(conn, CONSUMER)
+                processed = SqlProcessedMessages(conn, REPORTED_BY)
                 seen = await processed.seen(list(keys))
                 new = [k for k in keys if k not in seen]
                 events = []
                 for key in new:
                     record = keys[key]
                     try:
-                        order_id = decode(record.payload).order_id
+                        message = decode(record.payload)
                     except MalformedMessageError:
                         continue  # nothing to attribute it to; it stays listed for an admin
-                    events.append(ProcessingFailed(order_id, group, record.reason))
-                    log.error("dead letter", order_id=order_id, group=group, reason=record.reason)
+                    if isinstance(message, ProcessingFailed):
+                        continue  # a failure report about an unknown order: reporting it loops
+                    oid = message.order_id
+                    events.append(ProcessingFailed(oid, group, record.reason))
+                    log.error("dead letter", order_id=oid, group=group, reason=record.reason)
                 await SqlOutbox(conn).add([encode(e) for e in events])
                 await processed.mark(new)
             reported += len(events)

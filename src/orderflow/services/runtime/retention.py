@@ -18,7 +18,7 @@ import structlog
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.orders import now
 from orderflow.adapters.db.processed import prune_processed
-from orderflow.services.runtime.dead_letters import CONSUMER as DEAD_LETTERS
+from orderflow.services.runtime.dead_letters import REPORTED_BY
 
 log = structlog.get_logger()
 
@@ -45,7 +45,7 @@ class ProcessedPruner:
         while stop is None or not stop.is_set():
             async with self._db.write() as conn:
                 deleted = await prune_processed(
-                    conn, before, keep=(DEAD_LETTERS,), limit=self._chunk
+                    conn, before, keep=(REPORTED_BY,), limit=self._chunk
                 )
             total += deleted
             if deleted < self._chunk:
