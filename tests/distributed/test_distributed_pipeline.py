@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.distributed.cluster import Cluster, broker_url
-from tests.support.databases import fresh_database
+from tests.support.databases import database_outage, fresh_database
 from tests.support.orders import Client, Planned, mixed_orders
 from tests.support.services import NATS_START
 from tests.support.system import System
@@ -103,6 +103,23 @@ async def test_kill_9_one_instance_of_each_worker_mid_run(cluster: Cluster) -> N
         for name in ("orders-1", "inventory-1", "payment-1"):
             cluster.kill(name)  # mid-batch: their unsettled deliveries go to the survivors
         await submitting
+        final = await client.wait_settled(
+            {oid: p.who for oid, p in submission.accepted.items()}, timeout=240
+        )
+    finally:
+        await client.aclose()
+    await cluster.check_outcome(submission.accepted, final)
+
+
+async def test_a_database_outage_mid_run_fails_no_order(cluster: Cluster) -> None:
+    """PostgreSQL unreachable for 12 s while the workers have a backlog: they wait for it instead
+    of spending their deliveries' attempts on it, so no order is dead-lettered into `failed`."""
+    await asyncio.to_thread(cluster.start_all, 1)
+    client = Client(cluster.api_url, cluster.signer(), concurrency=64)
+    try:
+        submission = Submission(client, mixed_orders(400, random.Random(61)))
+        await submission.start()  # all accepted first: the API needs the database too
+        await database_outage(cluster.database_url, seconds=12)
         final = await client.wait_settled(
             {oid: p.who for oid, p in submission.accepted.items()}, timeout=240
         )

@@ -56,6 +56,20 @@ async def drop_database(url: str) -> None:
     await _admin(statement, parts.host or "127.0.0.1", parts.port or 5432)
 
 
+async def database_outage(url: str, seconds: float) -> None:
+    """Make one PostgreSQL database unreachable for a while: new connections are refused and open
+    ones cut, as in a failover; the server's other databases are untouched."""
+    parts = make_url(url)
+    host, port = parts.host or "127.0.0.1", parts.port or 5432
+    await _admin(f'ALTER DATABASE "{parts.database}" ALLOW_CONNECTIONS false', host, port)
+    try:
+        cut = "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{}'"
+        await _admin(cut.format(parts.database), host, port)
+        await asyncio.sleep(seconds)
+    finally:
+        await _admin(f'ALTER DATABASE "{parts.database}" ALLOW_CONNECTIONS true', host, port)
+
+
 async def query(url: str, sql: str) -> list[tuple[object, ...]]:
     """Rows of one read-only statement, through the application's own Database."""
     db = Database(url, pool_size=1)

@@ -9,9 +9,11 @@ applied one by one, each in a savepoint, so one failure does not undo its neighb
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable, Sequence
 
 import structlog
+from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderflow.adapters.db.engine import Database
@@ -48,6 +50,11 @@ class ConsumerRunner:
         self._on_committed = on_committed
 
     async def run(self, stop: asyncio.Event) -> None:
+        # After a database outage (the loop is started again when one ends it), fetch nothing
+        # until the database answers: each batch taken meanwhile would fail and go back to the
+        # broker as one more attempt, and enough of them dead-letter healthy orders.
+        if not await self._database_answers(stop):
+            return
         consumer = await self._broker.consumer(self.spec)
         log.info("consumer started", group=self.spec.group, topics=self.spec.topics)
         try:
@@ -59,6 +66,21 @@ class ConsumerRunner:
         finally:
             await consumer.close()
             log.info("consumer stopped", group=self.spec.group)
+
+    async def _database_answers(self, stop: asyncio.Event) -> bool:
+        """Wait until the database answers; False if asked to stop first."""
+        delay = 0.25
+        while not stop.is_set():
+            try:
+                async with self._db.read() as conn:
+                    await conn.execute(text("SELECT 1"))
+                return True
+            except Exception as exc:
+                log.warning("database unreachable; waiting", error=repr(exc), retry_in=delay)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), delay)
+                delay = min(delay * 2, 5.0)
+        return False
 
     async def process(self, deliveries: Sequence[Delivery]) -> list[tuple[Delivery, Outcome]]:
         outcomes: dict[int, Outcome] = {}
