@@ -6,8 +6,10 @@ fails in turn is not reported at all."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 from orderflow.adapters.db.engine import Database
@@ -81,63 +83,63 @@ async def test_a_message_buried_by_lease_expiry_fails_its_order(tmp_path: Path) 
         await db.dispose()
 
 
-async def _deliver_all(
-    runner: ConsumerRunner, consumer: Consumer, db: Database, broker: Broker
-) -> int:
-    """One round: relay the outbox, then let the consumer take and settle what is there."""
-    await OutboxRelay(db, broker).publish_batch()
-    deliveries = await consumer.fetch(100, 0.3)
-    if deliveries:
-        await consumer.settle(await runner.process(deliveries))
-    return len(deliveries)
+@dataclasses.dataclass
+class Stage:
+    """One consumer group of the pipeline on the embedded engine, driven a round at a time."""
+
+    db: Database
+    broker: Broker
+    runner: ConsumerRunner
+    consumer: Consumer
+
+    async def round(self) -> int:
+        """Relay the outbox, then let the consumer take and settle what is there."""
+        await OutboxRelay(self.db, self.broker).publish_batch()
+        deliveries = await self.consumer.fetch(100, 0.3)
+        if deliveries:
+            await self.consumer.settle(await self.runner.process(deliveries))
+        return len(deliveries)
+
+
+@contextlib.asynccontextmanager
+async def stage(group: str, settings: Settings) -> AsyncIterator[Stage]:
+    await prepare(settings)
+    db, broker = build_database(settings), build_broker(settings)
+    await broker.connect()
+    try:
+        await declare_topology(broker, settings)
+        spec = consumer_spec(group, settings)
+        runner = ConsumerRunner(build_handler(group, settings, db), spec, broker, db)
+        consumer = await broker.consumer(spec)
+        yield Stage(db, broker, runner, consumer)
+        await consumer.close()
+    finally:
+        await broker.close()
+        await db.dispose()
 
 
 async def test_a_failure_report_that_fails_is_not_reported_again(tmp_path: Path) -> None:
     """An event about an order this database does not have (say, after a restore) is dead-
     lettered, and so is its failure report, once: no report about a report, no loop."""
-    settings = Settings(data_dir=tmp_path, max_attempts=1)
-    await prepare(settings)
-    db, broker = build_database(settings), build_broker(settings)
-    await broker.connect()
-    try:
-        await declare_topology(broker, settings)
-        spec = consumer_spec("orders", settings)
-        runner = ConsumerRunner(build_handler("orders", settings, db), spec, broker, db)
-        consumer = await broker.consumer(spec)
-        await broker.publish([encode(m.StockReserved(str(uuid.uuid4())))])
-        rounds = [await _deliver_all(runner, consumer, db, broker) for _ in range(5)]
-        watcher = DeadLetterWatcher(db, broker, ["orders"])
+    async with stage("orders", Settings(data_dir=tmp_path, max_attempts=1)) as orders:
+        await orders.broker.publish([encode(m.StockReserved(str(uuid.uuid4())))])
+        rounds = [await orders.round() for _ in range(5)]
+        watcher = DeadLetterWatcher(orders.db, orders.broker, ["orders"])
         assert await watcher.sweep() == 0  # the consumer reported what it decided itself
-        rounds.append(await _deliver_all(runner, consumer, db, broker))
-        dead = await broker.dead_letters("orders")
-        await consumer.close()
-    finally:
-        await broker.close()
-        await db.dispose()
+        rounds.append(await orders.round())
+        dead = await orders.broker.dead_letters("orders")
     assert rounds == [1, 1, 0, 0, 0, 0]  # the event, then its failure report, then quiet
     assert [type(decode(d.payload)).__name__ for d in dead] == ["StockReserved", "ProcessingFailed"]
 
 
 async def test_the_sweep_does_not_report_again_what_the_consumer_reported(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path)
-    await prepare(settings)
-    db, broker = build_database(settings), build_broker(settings)
-    await broker.connect()
-    try:
-        await declare_topology(broker, settings)
-        spec = consumer_spec("inventory", settings)
-        runner = ConsumerRunner(build_handler("inventory", settings, db), spec, broker, db)
-        consumer = await broker.consumer(spec)
+    async with stage("inventory", Settings(data_dir=tmp_path)) as inventory:
         # A message inventory cannot handle: a permanent error, dead-lettered at once.
         wrong = encode(m.StockReserved(str(uuid.uuid4())))
-        await broker.publish([dataclasses.replace(wrong, topic=m.INVENTORY_COMMANDS)])
-        assert await _deliver_all(runner, consumer, db, broker) == 1
-        async with db.read() as conn:
+        await inventory.broker.publish([dataclasses.replace(wrong, topic=m.INVENTORY_COMMANDS)])
+        assert await inventory.round() == 1
+        async with inventory.db.read() as conn:
             reports = [decode(r.message.payload) for r in await SqlOutbox(conn).oldest(100)]
-        swept = await DeadLetterWatcher(db, broker, ["inventory"]).sweep()
-        await consumer.close()
-    finally:
-        await broker.close()
-        await db.dispose()
+        swept = await DeadLetterWatcher(inventory.db, inventory.broker, ["inventory"]).sweep()
     assert [type(r).__name__ for r in reports] == ["ProcessingFailed"]
     assert swept == 0
