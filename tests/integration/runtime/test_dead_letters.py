@@ -143,3 +143,22 @@ async def test_the_sweep_does_not_report_again_what_the_consumer_reported(tmp_pa
         swept = await DeadLetterWatcher(inventory.db, inventory.broker, ["inventory"]).sweep()
     assert [type(r).__name__ for r in reports] == ["ProcessingFailed"]
     assert swept == 0
+
+
+async def test_a_dead_letter_decided_twice_does_not_fail_its_batch(tmp_path: Path) -> None:
+    """The settle of a dead letter is lost (a crash right after the commit), so the message comes
+    back and is dead-lettered again: that must not fail (its report key is recorded once)."""
+    async with stage("inventory", Settings(data_dir=tmp_path)) as inventory:
+        wrong = encode(m.StockReserved(str(uuid.uuid4())))
+        await inventory.broker.publish([dataclasses.replace(wrong, topic=m.INVENTORY_COMMANDS)])
+        deliveries = await inventory.consumer.fetch(10, 1.0)
+        first = await inventory.runner.process(deliveries)  # committed, never settled
+        again = await inventory.runner.process(deliveries)
+        await inventory.consumer.settle(again)
+        async with inventory.db.read() as conn:
+            reports = [decode(r.message.payload) for r in await SqlOutbox(conn).oldest(100)]
+    assert [type(o).__name__ for _, o in first] == [type(o).__name__ for _, o in again]
+    assert [type(o).__name__ for _, o in again] == ["DeadLetter"]
+    # The report goes out again, as any redelivered effect's message may; on an order already
+    # failed it changes nothing.
+    assert [type(r).__name__ for r in reports] == ["ProcessingFailed", "ProcessingFailed"]

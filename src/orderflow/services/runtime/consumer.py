@@ -118,7 +118,11 @@ class ConsumerRunner:
                     done.append(delivery.message_id)
                     produced.extend(result)
             await processed.mark(done)
-            await SqlProcessedMessages(conn, REPORTED_BY).mark(reported)
+            # A dead letter decided again (its first settle was lost to a crash after the
+            # commit) was reported the first time.
+            reports = SqlProcessedMessages(conn, REPORTED_BY)
+            already = await reports.seen(reported) if reported else set()
+            await reports.mark(sorted(set(reported) - already))
             await SqlOutbox(conn).add([encode(m) for m in produced])
         return [(d, outcomes[i]) for i, d in enumerate(deliveries)]
 
