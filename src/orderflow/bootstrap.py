@@ -23,9 +23,9 @@ from orderflow.adapters.db.migrate import migrate
 from orderflow.adapters.identity.assertions import ensure_signing_key, load_verifier
 from orderflow.adapters.payments.simulator import SimulatedPaymentGateway
 from orderflow.config import Settings
+from orderflow.demo.catalog import seed_demo_catalog
 from orderflow.ports.broker import Broker, ConsumerSpec
 from orderflow.ports.payments import PaymentGateway
-from orderflow.seed import seed_demo_catalog
 from orderflow.services.api.app import create_api_app
 from orderflow.services.api.catalog_cache import CatalogCache
 from orderflow.services.api.context import ApiContext

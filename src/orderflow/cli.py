@@ -11,7 +11,7 @@ import typer
 import uvicorn
 
 from orderflow.config import Settings
-from orderflow.logs import configure_logging
+from orderflow.processes.logs import configure_logging
 
 app = typer.Typer(no_args_is_help=True, help="OrderFlow: real-time order processing.")
 serve_app = typer.Typer(no_args_is_help=True, help="Serve one HTTP service.")
@@ -68,7 +68,7 @@ def run(
 ) -> None:
     """Migrate, seed the demo catalog, and run every service until Ctrl-C."""
     from orderflow.bootstrap import prepare
-    from orderflow.supervisor import ChildSpec, Supervisor, child_env
+    from orderflow.processes.supervisor import ChildSpec, Supervisor, child_env
 
     settings = _settings(
         data_dir=data_dir,
@@ -271,7 +271,7 @@ def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
 def seed(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Load the demo catalog (only into an empty catalog)."""
     from orderflow.bootstrap import open_database
-    from orderflow.seed import seed_demo_catalog
+    from orderflow.demo.catalog import seed_demo_catalog
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
@@ -332,7 +332,7 @@ def bench(
     """Submit orders, wait for them to settle, print throughput and submit-to-final latency."""
     from rich.progress import Progress
 
-    from orderflow.bench import direct_headers, login_headers, run_bench
+    from orderflow.tools.bench import direct_headers, login_headers, run_bench
 
     if direct:
         settings = _settings(data_dir=data_dir)

@@ -22,7 +22,7 @@ from orderflow.adapters.broker.factory import broker_from_url
 from orderflow.adapters.identity.assertions import AssertionSigner, ensure_signing_key
 from orderflow.bootstrap import WORKERS, declare_topology
 from orderflow.config import Settings
-from orderflow.seed import PLENTY, SCARCE
+from orderflow.demo.catalog import PLENTY, SCARCE
 from tests.support.databases import stock_levels
 from tests.support.orders import Planned, captures_per_order
 from tests.support.services import require_service

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from orderflow.seed import PLENTY, SCARCE
+from orderflow.demo.catalog import PLENTY, SCARCE
 from tests.support.orders import (
     Client,
     Planned,

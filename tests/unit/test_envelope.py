@@ -9,7 +9,7 @@ import orjson
 import pytest
 
 from orderflow.domain import messages as m
-from orderflow.envelope import MalformedMessageError, decode, encode
+from orderflow.messaging.envelope import MalformedMessageError, decode, encode
 
 SAMPLES: list[m.Message] = [
     m.ReserveStock("o-1", (m.Line("MUG-WHT", 2), m.Line("CAP-RED", 1))),

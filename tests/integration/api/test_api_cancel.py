@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from orderflow.demo.catalog import PLENTY, SCARCE
 from orderflow.domain.identity import Identity
-from orderflow.seed import PLENTY, SCARCE
 from tests.integration.api.harness import Api, assert_problem, whole_system
 from tests.support.orders import stock_levels
 from tests.support.system import customer

@@ -19,7 +19,7 @@ from schemathesis import BaseSchema, Case, GenerationMode, Response
 from schemathesis.specs.openapi.checks import positive_data_acceptance
 
 from orderflow.adapters.identity.assertions import HEADER, AssertionSigner, ensure_signing_key
-from orderflow.seed import PRODUCTS
+from orderflow.demo.catalog import PRODUCTS
 from tests.integration.api.harness import Api
 from tests.support.system import customer
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from orderflow.seed import PLENTY, PRODUCTS, SCARCE, WAREHOUSES
+from orderflow.demo.catalog import PLENTY, PRODUCTS, SCARCE, WAREHOUSES
 from tests.integration.api.harness import PRODUCTS as PATH
 from tests.integration.api.harness import Api
 from tests.support.system import customer

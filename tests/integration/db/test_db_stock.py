@@ -19,8 +19,8 @@ from alembic.script import ScriptDirectory
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.migrate import alembic_config, migrate
 from orderflow.adapters.db.outbox import SqlOutbox
+from orderflow.demo.catalog import SCARCE, seed_demo_catalog
 from orderflow.ports.broker import OutgoingMessage
-from orderflow.seed import SCARCE, seed_demo_catalog
 from tests.support.databases import fresh_database, query, stock_levels
 
 RACERS = 8

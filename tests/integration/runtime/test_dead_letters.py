@@ -27,7 +27,7 @@ from orderflow.config import Settings
 from orderflow.domain import messages as m
 from orderflow.domain.money import Money
 from orderflow.domain.pricing import CatalogEntry, price_order
-from orderflow.envelope import decode, encode
+from orderflow.messaging.envelope import decode, encode
 from orderflow.ports.broker import Broker, Consumer
 from orderflow.services.api.intake import OrderIntake
 from orderflow.services.relay.relay import OutboxRelay

@@ -19,7 +19,7 @@ from orderflow.adapters.db.orders import NewOrder, SqlOrderRepository
 from orderflow.adapters.db.outbox import SqlOutbox
 from orderflow.domain import messages as m
 from orderflow.domain.order import OrderStatus, place
-from orderflow.envelope import encode
+from orderflow.messaging.envelope import encode
 
 log = structlog.get_logger()
 

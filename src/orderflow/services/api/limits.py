@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from orderflow.body_limit import call_with_body_limit
 from orderflow.services.api.problems import ProblemError, problem_response
+from orderflow.web.body_limit import call_with_body_limit
 
 
 class _TooLargeError(ProblemError):

@@ -14,10 +14,10 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from orderflow.body_limit import call_with_body_limit
 from orderflow.services.gateway.paths import canonical_path
 from orderflow.services.gateway.problems import GatewayError, send_problem
 from orderflow.services.gateway.upstream_headers import CLIENT_IP_KEY, REQUEST_ID_KEY
+from orderflow.web.body_limit import call_with_body_limit
 
 log = structlog.get_logger("orderflow.gateway.access")
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")

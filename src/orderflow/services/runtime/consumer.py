@@ -20,7 +20,7 @@ from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.outbox import SqlOutbox
 from orderflow.adapters.db.processed import SqlProcessedMessages
 from orderflow.domain.messages import Message, ProcessingFailed
-from orderflow.envelope import MalformedMessageError, decode, encode
+from orderflow.messaging.envelope import MalformedMessageError, decode, encode
 from orderflow.ports.broker import Ack, Broker, ConsumerSpec, DeadLetter, Delivery, Outcome, Retry
 from orderflow.services.runtime.backoff import retry_delay
 from orderflow.services.runtime.dead_letters import REPORTED_BY, report_key

@@ -19,7 +19,7 @@ from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.outbox import SqlOutbox
 from orderflow.adapters.db.processed import SqlProcessedMessages
 from orderflow.domain.messages import ProcessingFailed
-from orderflow.envelope import MalformedMessageError, decode, encode
+from orderflow.messaging.envelope import MalformedMessageError, decode, encode
 from orderflow.ports.broker import Broker
 
 log = structlog.get_logger()

@@ -19,7 +19,7 @@ from orderflow.domain.errors import DomainError, OrderNotCancellableError
 from orderflow.domain.identity import Identity
 from orderflow.domain.order import OrderStatus
 from orderflow.domain.pricing import price_order
-from orderflow.envelope import encode
+from orderflow.messaging.envelope import encode
 from orderflow.services.api.deps import Context, CurrentIdentity
 from orderflow.services.api.intake import IdempotencyConflictError, OverloadedError
 from orderflow.services.api.problems import PROBLEM_RESPONSES, ProblemError, documented

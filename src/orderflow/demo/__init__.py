@@ -1,0 +1,1 @@
+"""Demo data: the catalog `orderflow run` seeds on first start."""

@@ -1,0 +1,1 @@
+"""How messages travel: the versioned envelope every service and broker engine shares."""

@@ -1,0 +1,1 @@
+"""Running processes: the supervisor of `orderflow run` and logging set-up."""

@@ -1,0 +1,1 @@
+"""Operator tools: the load generator."""

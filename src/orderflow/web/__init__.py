@@ -1,0 +1,1 @@
+"""The web layer shared by the order API and the gateway."""
