@@ -12,26 +12,29 @@ import functools
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 import structlog
 from fastapi import FastAPI
-from sqlalchemy import text
 
 from orderflow.adapters.broker.factory import broker_from_url
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.migrate import migrate
+from orderflow.adapters.db.storage import SqlStorage
 from orderflow.adapters.identity.assertions import ensure_signing_key, load_verifier
 from orderflow.adapters.payments.simulator import SimulatedPaymentGateway
 from orderflow.config import Settings
 from orderflow.demo.catalog import seed_demo_catalog
 from orderflow.ports.broker import Broker, ConsumerSpec
 from orderflow.ports.payments import PaymentGateway
+from orderflow.ports.storage import Storage
 from orderflow.services.api.app import create_api_app
 from orderflow.services.api.catalog_cache import CatalogCache
 from orderflow.services.api.context import ApiContext
-from orderflow.services.api.intake import OrderIntake
 from orderflow.services.inventory.handler import InventoryHandler
+from orderflow.services.orders.intake import OrderIntake
 from orderflow.services.orders.saga import OrderSaga
+from orderflow.services.payment.answers import PaymentAnswer
 from orderflow.services.payment.handler import PaymentHandler
 from orderflow.services.relay.relay import OutboxRelay
 from orderflow.services.runtime.consumer import ConsumerRunner
@@ -42,9 +45,15 @@ from orderflow.services.runtime.retention import ProcessedPruner
 
 log = structlog.get_logger()
 
+T = TypeVar("T")
+
 
 def build_database(settings: Settings) -> Database:
     return Database(settings.database_url, pool_size=settings.db_pool_size)
+
+
+def build_storage(db: Database) -> Storage:
+    return SqlStorage(db)
 
 
 def build_broker(settings: Settings) -> Broker:
@@ -77,11 +86,11 @@ async def prepare(settings: Settings) -> None:
 
 
 def build_api(settings: Settings, db: Database | None = None) -> FastAPI:
-    db = db or build_database(settings)
+    storage = build_storage(db or build_database(settings))
     ctx = ApiContext(
-        db=db,
-        intake=OrderIntake(db, max_waiting=settings.intake_max_waiting),
-        catalog=CatalogCache(db),
+        db=storage,
+        intake=OrderIntake(storage, max_waiting=settings.intake_max_waiting),
+        catalog=CatalogCache(storage),
         verifier=load_verifier(settings.identity_jwks_file),
     )
     return create_api_app(ctx)
@@ -110,15 +119,44 @@ async def declare_topology(broker: Broker, settings: Settings) -> None:
         await broker.declare(consumer_spec(name, settings))
 
 
-def build_handler(name: str, settings: Settings, db: Database) -> Handler:
+# Each runner is typed by what its handler's call-out answers.
+Runner = ConsumerRunner[None] | ConsumerRunner[PaymentAnswer]
+
+
+def build_runner(
+    name: str,
+    settings: Settings,
+    storage: Storage,
+    broker: Broker,
+    on_committed: Callable[[], None] = lambda: None,
+) -> Runner:
     match name:
         case "orders":
-            return OrderSaga()
+            return _runner(OrderSaga(), settings, storage, broker, on_committed)
         case "inventory":
-            return InventoryHandler()
+            return _runner(InventoryHandler(), settings, storage, broker, on_committed)
         case "payment":
-            return PaymentHandler(build_payment_gateway(settings), db)
+            payment = PaymentHandler(build_payment_gateway(settings), storage)
+            return _runner(payment, settings, storage, broker, on_committed)
     raise ValueError(f"unknown worker {name!r}; choose from {', '.join(WORKERS)}")
+
+
+def _runner(
+    handler: Handler[T],
+    settings: Settings,
+    storage: Storage,
+    broker: Broker,
+    on_committed: Callable[[], None],
+) -> ConsumerRunner[T]:
+    return ConsumerRunner(
+        handler,
+        consumer_spec(handler.group, settings),
+        broker,
+        storage,
+        retry_base=settings.retry_base_delay,
+        retry_cap=settings.retry_max_delay,
+        on_committed=on_committed,
+    )
 
 
 @dataclass
@@ -131,32 +169,27 @@ class WorkerSet:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
-        db = build_database(self.settings)
+        storage = build_storage(build_database(self.settings))
         broker = build_broker(self.settings)
-        health = self._health_server(db, broker)
+        health = self._health_server(storage, broker)
         if health is not None:
             await health.start()
         try:
             if await self._connect(broker):
-                await self._serve(db, broker)
+                await self._serve(storage, broker)
         finally:
             if health is not None:
                 await health.close()
             await broker.close()
-            await db.dispose()
+            await storage.dispose()
 
-    def _health_server(self, db: Database, broker: Broker) -> HealthServer | None:
+    def _health_server(self, storage: Storage, broker: Broker) -> HealthServer | None:
         if not self.settings.health_port:
             return None
-
-        async def database() -> None:
-            async with db.read() as conn:
-                await conn.execute(text("SELECT 1"))
-
         return HealthServer(
             self.settings.host,
             self.settings.health_port,
-            {"database": database, "broker": broker.ping},
+            {"database": storage.ping, "broker": broker.ping},
         )
 
     async def _connect(self, broker: Broker) -> bool:
@@ -173,18 +206,10 @@ class WorkerSet:
                 delay = min(delay * 2, 5.0)
         return False
 
-    async def _serve(self, db: Database, broker: Broker) -> None:
-        relay = OutboxRelay(db, broker, batch_size=self.settings.batch_size * 2)
+    async def _serve(self, storage: Storage, broker: Broker) -> None:
+        relay = OutboxRelay(storage, broker, batch_size=self.settings.batch_size * 2)
         runners = [
-            ConsumerRunner(
-                build_handler(name, self.settings, db),
-                consumer_spec(name, self.settings),
-                broker,
-                db,
-                retry_base=self.settings.retry_base_delay,
-                retry_cap=self.settings.retry_max_delay,
-                on_committed=relay.wake,
-            )
+            build_runner(name, self.settings, storage, broker, on_committed=relay.wake)
             for name in self.names
         ]
         await self._until_stopped("topology", lambda: declare_topology(broker, self.settings))
@@ -192,10 +217,10 @@ class WorkerSet:
             (r.spec.group, functools.partial(r.run, self.stop)) for r in runners
         ]
         if self.with_relay:
-            watcher = DeadLetterWatcher(db, broker, WORKERS)
+            watcher = DeadLetterWatcher(storage, broker, WORKERS)
             loops.append(("relay", functools.partial(relay.run, self.stop)))
             loops.append(("dead letters", functools.partial(watcher.run, self.stop)))
-            pruner = ProcessedPruner(db, self.settings.processed_retention)
+            pruner = ProcessedPruner(storage, self.settings.processed_retention)
             loops.append(("pruning", functools.partial(pruner.run, self.stop)))
         await asyncio.gather(*(self._until_stopped(name, step) for name, step in loops))
 

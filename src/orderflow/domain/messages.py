@@ -106,6 +106,14 @@ class PaymentRefunded(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class RefundDeclined(Message):
+    """The provider refused to give the money back (its reason says why): someone must look."""
+
+    topic: ClassVar[str] = PAYMENT_EVENTS
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class CancellationRequested(Message):
     """Not published: the API applies it to the order directly, like the saga applies the others."""
 
@@ -141,6 +149,7 @@ Event = (
     | PaymentCaptured
     | PaymentDeclined
     | PaymentRefunded
+    | RefundDeclined
     | CancellationRequested
     | ProcessingFailed
 )
@@ -160,6 +169,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         PaymentCaptured,
         PaymentDeclined,
         PaymentRefunded,
+        RefundDeclined,
         CancellationRequested,
         ProcessingFailed,
         OrderStatusChanged,

@@ -112,9 +112,13 @@ def _to(
     return Decision(target, commands, reason)
 
 
+# The status every order starts in: the one place this is decided.
+NEW_ORDER_STATUS = S.PENDING
+
+
 def place(order_id: str, lines: tuple[m.Line, ...]) -> tuple[OrderStatus, tuple[m.Command, ...]]:
     """A new order starts pending and asks inventory to reserve every line."""
-    return S.PENDING, (m.ReserveStock(order_id, lines),)
+    return NEW_ORDER_STATUS, (m.ReserveStock(order_id, lines),)
 
 
 def decide(order: OrderState, event: m.Event) -> Decision:
@@ -148,8 +152,8 @@ def decide(order: OrderState, event: m.Event) -> Decision:
             if status not in TERMINAL_STATUSES:
                 compensation = _failure_compensation(order)
                 return _to(order, S.FAILED, *compensation, reason=f"{stage}: {reason}")
-        case m.StockReleased() | m.PaymentRefunded():
-            pass  # confirmations of compensation: recorded on the timeline, no status change
+        case m.StockReleased() | m.PaymentRefunded() | m.RefundDeclined():
+            pass  # outcomes of compensation: recorded on the timeline, no status change
     return NO_CHANGE
 
 

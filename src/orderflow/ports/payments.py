@@ -1,8 +1,10 @@
 """The payment provider port.
 
+Every answer is a type: Approved (with the provider's reference) or Declined (with its reason).
+
 PaymentError
-├── TransientPaymentError   the provider could not answer now (timeout, 5xx): retry later
-└── (declines are not errors: they are a PaymentResult with approved=False)
+└── TransientPaymentError   the provider could not answer now (timeout, 5xx): retry later
+(declines are not errors: they are an answer)
 """
 
 from __future__ import annotations
@@ -22,20 +24,26 @@ class TransientPaymentError(PaymentError):
 
 
 @dataclass(frozen=True, slots=True)
-class PaymentResult:
-    approved: bool
+class Approved:
     reference: str  # the provider's id for the authorization, capture or refund
-    decline_reason: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Declined:
+    reason: str  # the provider's code, e.g. "card_declined"
+
+
+ProviderAnswer = Approved | Declined
 
 
 class PaymentGateway(Protocol):
-    """Every call carries an idempotency key: the same key always gets the same result, so a
+    """Every call carries an idempotency key: the same key always gets the same answer, so a
     retried call never charges twice."""
 
     async def authorize(
         self, *, idempotency_key: str, amount: Money, token: str
-    ) -> PaymentResult: ...
+    ) -> ProviderAnswer: ...
 
-    async def capture(self, *, idempotency_key: str, authorization: str) -> PaymentResult: ...
+    async def capture(self, *, idempotency_key: str, authorization: str) -> ProviderAnswer: ...
 
-    async def refund(self, *, idempotency_key: str, capture: str) -> PaymentResult: ...
+    async def refund(self, *, idempotency_key: str, capture: str) -> ProviderAnswer: ...

@@ -17,15 +17,16 @@ import uuid
 import orjson
 
 from orderflow.adapters.db.engine import Database
+from orderflow.adapters.db.storage import SqlStorage
 from orderflow.domain import messages as m
 from orderflow.services.inventory.handler import InventoryHandler
-from orderflow.services.runtime.handler import BatchContext
 
 BATCH = 4
 
 
 async def race(url: str, batches: int, start_at: float) -> dict[str, list[str]]:
     db = Database(url, pool_size=1)
+    storage = SqlStorage(db)
     handler = InventoryHandler()
     outcome: dict[str, list[str]] = {"reserved": [], "rejected": [], "errors": []}
     try:
@@ -36,9 +37,9 @@ async def race(url: str, batches: int, start_at: float) -> dict[str, list[str]]:
         for _ in range(batches):
             oids = [str(uuid.uuid4()) for _ in range(BATCH)]
             try:
-                async with db.write() as conn:
+                async with storage.write() as tx:
                     results = await handler.apply(
-                        BatchContext(conn), [(m.ReserveStock(oid, lines), None) for oid in oids]
+                        tx, [(m.ReserveStock(oid, lines), None) for oid in oids]
                     )
             except Exception as exc:
                 outcome["errors"].append(repr(exc))

@@ -12,10 +12,11 @@ import pytest
 
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.migrate import migrate
-from orderflow.adapters.db.orders import NewOrder
+from orderflow.adapters.db.storage import SqlStorage
 from orderflow.domain.money import Money
 from orderflow.domain.pricing import CatalogEntry, price_order
-from orderflow.services.api.intake import Accepted, OrderIntake
+from orderflow.ports.orders import NewOrder
+from orderflow.services.orders.intake import Accepted, OrderIntake
 from tests.support.databases import fresh_database, query
 
 CATALOG = {"MUG-WHT": CatalogEntry("MUG-WHT", "Mug", Money(1200, "USD"))}
@@ -34,7 +35,7 @@ def order(token: str = "tok_visa") -> NewOrder:
 
 async def test_one_refused_order_does_not_fail_the_rest_of_its_batch(postgres_url: str) -> None:
     db = Database(postgres_url)
-    intake = OrderIntake(db)
+    intake = OrderIntake(SqlStorage(db))
     try:
         await migrate(db)
         intake.start()

@@ -7,9 +7,10 @@ from datetime import timedelta
 
 from sqlalchemy import insert
 
+from orderflow.adapters.db.clock import now
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.migrate import migrate
-from orderflow.adapters.db.orders import now
+from orderflow.adapters.db.storage import SqlStorage
 from orderflow.adapters.db.tables import processed_messages
 from orderflow.services.runtime.retention import ProcessedPruner
 from tests.support.databases import query
@@ -33,9 +34,9 @@ async def test_old_ids_are_pruned_in_chunks_and_recent_or_dead_letter_ids_kept(
         async with db.write() as conn:
             await conn.execute(insert(processed_messages), rows)
 
-        pruned = await ProcessedPruner(db, retention=3600, chunk=3).sweep()
+        pruned = await ProcessedPruner(SqlStorage(db), retention=3600, chunk=3).sweep()
         assert pruned == 14  # 7 old ids each of inventory and payment, over five chunks
-        assert await ProcessedPruner(db, retention=3600).sweep() == 0
+        assert await ProcessedPruner(SqlStorage(db), retention=3600).sweep() == 0
     finally:
         await db.dispose()
     left = {str(r[0]) for r in await query(database_url, KEPT)}

@@ -12,13 +12,12 @@ import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from orderflow.adapters.db.engine import Database
-from orderflow.adapters.db.orders import NewOrder
-from orderflow.adapters.db.outbox import SqlOutbox
 from orderflow.bootstrap import (
+    Runner,
     build_broker,
     build_database,
-    build_handler,
+    build_runner,
+    build_storage,
     consumer_spec,
     declare_topology,
     prepare,
@@ -29,16 +28,17 @@ from orderflow.domain.money import Money
 from orderflow.domain.pricing import CatalogEntry, price_order
 from orderflow.messaging.envelope import decode, encode
 from orderflow.ports.broker import Broker, Consumer
-from orderflow.services.api.intake import OrderIntake
+from orderflow.ports.orders import NewOrder
+from orderflow.ports.storage import Storage
+from orderflow.services.orders.intake import OrderIntake
 from orderflow.services.relay.relay import OutboxRelay
-from orderflow.services.runtime.consumer import ConsumerRunner
 from orderflow.services.runtime.dead_letters import DeadLetterWatcher
 
 
 async def test_a_message_buried_by_lease_expiry_fails_its_order(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, max_attempts=1, ack_wait=0.2)
     await prepare(settings)
-    db, broker = build_database(settings), build_broker(settings)
+    db, broker = build_storage(build_database(settings)), build_broker(settings)
     await broker.connect()
     try:
         await declare_topology(broker, settings)
@@ -71,8 +71,8 @@ async def test_a_message_buried_by_lease_expiry_fails_its_order(tmp_path: Path) 
         watcher = DeadLetterWatcher(db, broker, ["inventory", "payment", "orders"])
         assert await watcher.sweep() == 1
         assert await watcher.sweep() == 0  # each dead letter is reported once
-        async with db.read() as conn:
-            published = [decode(row.message.payload) for row in await SqlOutbox(conn).oldest(100)]
+        async with db.read() as reads:
+            published = [decode(row.message.payload) for row in await reads.outbox.oldest(100)]
         failed = [msg for msg in published if isinstance(msg, m.ProcessingFailed)]
         assert [dataclasses.replace(f, reason="") for f in failed] == [
             m.ProcessingFailed(order_id, "inventory", "")
@@ -87,9 +87,9 @@ async def test_a_message_buried_by_lease_expiry_fails_its_order(tmp_path: Path) 
 class Stage:
     """One consumer group of the pipeline on the embedded engine, driven a round at a time."""
 
-    db: Database
+    db: Storage
     broker: Broker
-    runner: ConsumerRunner
+    runner: Runner
     consumer: Consumer
 
     async def round(self) -> int:
@@ -104,13 +104,12 @@ class Stage:
 @contextlib.asynccontextmanager
 async def stage(group: str, settings: Settings) -> AsyncIterator[Stage]:
     await prepare(settings)
-    db, broker = build_database(settings), build_broker(settings)
+    db, broker = build_storage(build_database(settings)), build_broker(settings)
     await broker.connect()
     try:
         await declare_topology(broker, settings)
-        spec = consumer_spec(group, settings)
-        runner = ConsumerRunner(build_handler(group, settings, db), spec, broker, db)
-        consumer = await broker.consumer(spec)
+        runner = build_runner(group, settings, db, broker)
+        consumer = await broker.consumer(consumer_spec(group, settings))
         yield Stage(db, broker, runner, consumer)
         await consumer.close()
     finally:
@@ -138,8 +137,8 @@ async def test_the_sweep_does_not_report_again_what_the_consumer_reported(tmp_pa
         wrong = encode(m.StockReserved(str(uuid.uuid4())))
         await inventory.broker.publish([dataclasses.replace(wrong, topic=m.INVENTORY_COMMANDS)])
         assert await inventory.round() == 1
-        async with inventory.db.read() as conn:
-            reports = [decode(r.message.payload) for r in await SqlOutbox(conn).oldest(100)]
+        async with inventory.db.read() as reads:
+            reports = [decode(r.message.payload) for r in await reads.outbox.oldest(100)]
         swept = await DeadLetterWatcher(inventory.db, inventory.broker, ["inventory"]).sweep()
     assert [type(r).__name__ for r in reports] == ["ProcessingFailed"]
     assert swept == 0
@@ -155,8 +154,8 @@ async def test_a_dead_letter_decided_twice_does_not_fail_its_batch(tmp_path: Pat
         first = await inventory.runner.process(deliveries)  # committed, never settled
         again = await inventory.runner.process(deliveries)
         await inventory.consumer.settle(again)
-        async with inventory.db.read() as conn:
-            reports = [decode(r.message.payload) for r in await SqlOutbox(conn).oldest(100)]
+        async with inventory.db.read() as reads:
+            reports = [decode(r.message.payload) for r in await reads.outbox.oldest(100)]
     assert [type(o).__name__ for _, o in first] == [type(o).__name__ for _, o in again]
     assert [type(o).__name__ for _, o in again] == ["DeadLetter"]
     # The report goes out again, as any redelivered effect's message may; on an order already

@@ -11,40 +11,14 @@ serialised by BEGIN IMMEDIATE.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
 from sqlalchemy import bindparam, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orderflow.adapters.db.orders import now
+from orderflow.adapters.db.clock import now
 from orderflow.adapters.db.tables import reservations, stock, warehouses
-from orderflow.domain.inventory import Allocation, WarehouseStock
-
-HELD, COMMITTED, RELEASED = "held", "committed", "released"
-
-
-@dataclass(frozen=True, slots=True)
-class Reservation:
-    sku: str
-    warehouse: str
-    quantity: int
-    status: str
-
-
-@dataclass
-class InventoryChanges:
-    """Everything a batch changes, written with a handful of statements at the end."""
-
-    stock_deltas: dict[tuple[str, str], list[int]] = field(
-        default_factory=dict
-    )  # [on_hand, reserved]
-    new_reservations: list[tuple[str, Allocation]] = field(default_factory=list)
-    status_changes: list[tuple[str, str, str]] = field(default_factory=list)  # order, from, to
-
-    def move(self, sku: str, warehouse: str, on_hand: int = 0, reserved: int = 0) -> None:
-        delta = self.stock_deltas.setdefault((sku, warehouse), [0, 0])
-        delta[0] += on_hand
-        delta[1] += reserved
+from orderflow.domain.inventory import WarehouseStock
+from orderflow.ports.inventory import HELD, InventoryChanges, Reservation
 
 
 class SqlInventory:

@@ -2,46 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from typing import Any
+from collections.abc import Sequence
 
-from sqlalchemy import and_, bindparam, case, insert, or_, select, update
+from sqlalchemy import bindparam, case, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from orderflow.adapters.db.clock import now
 from orderflow.adapters.db.tables import customers, order_events, order_items, orders
 from orderflow.domain.order import OrderState, OrderStatus
-from orderflow.domain.pricing import PricedOrder
-
-
-@dataclass(frozen=True, slots=True)
-class NewOrder:
-    id: str
-    customer_id: str
-    priced: PricedOrder
-    payment_token: str
-    shipping_address: Mapping[str, Any]
-    idempotency_key: str | None
-    request_hash: str | None
-
-
-@dataclass(frozen=True, slots=True)
-class TimelineEntry:
-    order_id: str
-    type: str
-    status: OrderStatus
-    previous_status: OrderStatus | None
-    reason: str | None
-    actor: str
-
-
-class ConcurrentUpdateError(Exception):
-    """The order changed between reading and writing it; the caller retries."""
-
-
-def now() -> datetime:
-    return datetime.now(UTC)
+from orderflow.ports.errors import ConcurrentUpdateError
+from orderflow.ports.orders import Change, NewOrder
 
 
 class SqlOrderRepository:
@@ -74,7 +44,7 @@ class SqlOrderRepository:
         ).first()
         return (row.id, row.request_hash) if row else None
 
-    async def add(self, new_orders: Sequence[NewOrder], actor: str) -> None:
+    async def add(self, new_orders: Sequence[NewOrder], status: OrderStatus, actor: str) -> None:
         at = now()
         await self._conn.execute(
             insert(orders),
@@ -82,7 +52,7 @@ class SqlOrderRepository:
                 {
                     "id": o.id,
                     "customer_id": o.customer_id,
-                    "status": OrderStatus.PENDING.value,
+                    "status": status.value,
                     "status_reason": None,
                     "version": 1,
                     "compensated": "",
@@ -121,7 +91,7 @@ class SqlOrderRepository:
                     "order_id": o.id,
                     "seq": 1,
                     "type": "OrderPlaced",
-                    "status": OrderStatus.PENDING.value,
+                    "status": status.value,
                     "previous_status": None,
                     "reason": None,
                     "actor": actor,
@@ -165,7 +135,7 @@ class SqlOrderRepository:
             for r in rows
         }
 
-    async def record(self, entries: Sequence[tuple[TimelineEntry, int, frozenset[str]]]) -> None:
+    async def record(self, entries: Sequence[Change]) -> None:
         """Append to timelines and move statuses; each entry carries the version it was decided
         on, and a stale one fails the whole call (ConcurrentUpdateError)."""
         if not entries:
@@ -218,65 +188,3 @@ class SqlOrderRepository:
                 for e, version, _ in entries
             ],
         )
-
-
-class OrderQueries:
-    """Read side for the API: whole orders with lines and timeline, and pages of them."""
-
-    def __init__(self, conn: AsyncConnection) -> None:
-        self._conn = conn
-
-    async def get(self, order_id: str, customer_id: str | None) -> dict[str, Any] | None:
-        query = select(orders).where(orders.c.id == order_id)
-        if customer_id is not None:
-            query = query.where(orders.c.customer_id == customer_id)
-        row = (await self._conn.execute(query)).mappings().first()
-        if row is None:
-            return None
-        order = dict(row)
-        order["lines"] = await self._lines([order_id])
-        events = await self._conn.execute(
-            select(order_events)
-            .where(order_events.c.order_id == order_id)
-            .order_by(order_events.c.seq)
-        )
-        order["timeline"] = [dict(e) for e in events.mappings()]
-        return order
-
-    async def page(
-        self,
-        customer_id: str | None,
-        status: str | None,
-        after: tuple[datetime, str] | None,
-        limit: int,
-    ) -> list[dict[str, Any]]:
-        """Newest first; `after` is the (created_at, id) of the last order of the previous page."""
-        query = select(orders)
-        if customer_id is not None:
-            query = query.where(orders.c.customer_id == customer_id)
-        if status is not None:
-            query = query.where(orders.c.status == status)
-        if after is not None:
-            created, oid = after
-            query = query.where(
-                or_(
-                    orders.c.created_at < created,
-                    and_(orders.c.created_at == created, orders.c.id < oid),
-                )
-            )
-        query = query.order_by(orders.c.created_at.desc(), orders.c.id.desc()).limit(limit)
-        rows = [dict(r) for r in (await self._conn.execute(query)).mappings()]
-        lines = await self._lines([r["id"] for r in rows])
-        for r in rows:
-            r["lines"] = [line for line in lines if line["order_id"] == r["id"]]
-        return rows
-
-    async def _lines(self, order_ids: list[str]) -> list[dict[str, Any]]:
-        if not order_ids:
-            return []
-        rows = await self._conn.execute(
-            select(order_items)
-            .where(order_items.c.order_id.in_(order_ids))
-            .order_by(order_items.c.order_id, order_items.c.line_no)
-        )
-        return [dict(r) for r in rows.mappings()]

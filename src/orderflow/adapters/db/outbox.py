@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orderflow.adapters.db.orders import now
+from orderflow.adapters.db.clock import now
 from orderflow.adapters.db.tables import outbox
 from orderflow.ports.broker import OutgoingMessage
-
-
-@dataclass(frozen=True, slots=True)
-class OutboxRow:
-    id: int
-    message: OutgoingMessage
+from orderflow.ports.outbox import OutboxRow
 
 
 class SqlOutbox:
@@ -42,9 +36,8 @@ class SqlOutbox:
         )
 
     async def oldest(self, limit: int, *, claim: bool = False) -> list[OutboxRow]:
-        """The oldest rows. `claim` (PostgreSQL, in a write transaction): lock them until the
-        transaction ends and skip rows another relay has locked, so relays share the outbox
-        instead of publishing the same rows."""
+        """The oldest rows. `claim` (PostgreSQL, in a write transaction): FOR UPDATE SKIP LOCKED,
+        so relays share the outbox instead of publishing the same rows."""
         query = select(outbox).order_by(outbox.c.id).limit(limit)
         if claim:
             query = query.with_for_update(skip_locked=True)

@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 
 from sqlalchemy import select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orderflow.adapters.db.orders import now
+from orderflow.adapters.db.clock import now
 from orderflow.adapters.db.tables import payments
-
-
-@dataclass(frozen=True, slots=True)
-class LedgerEntry:
-    idempotency_key: str
-    order_id: str
-    kind: str  # capture | refund
-    provider_reference: str
-    amount: int
-    currency: str
+from orderflow.ports.ledger import CAPTURE, LedgerEntry
 
 
 class SqlPaymentLedger:
@@ -42,9 +33,7 @@ class SqlPaymentLedger:
     async def capture_of(self, order_id: str) -> LedgerEntry | None:
         row = (
             await self._conn.execute(
-                select(payments).where(
-                    payments.c.order_id == order_id, payments.c.kind == "capture"
-                )
+                select(payments).where(payments.c.order_id == order_id, payments.c.kind == CAPTURE)
             )
         ).first()
         if row is None:

@@ -8,7 +8,7 @@ from datetime import datetime
 from sqlalchemy import delete, insert, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orderflow.adapters.db.orders import now
+from orderflow.adapters.db.clock import now
 from orderflow.adapters.db.tables import processed_messages
 
 
@@ -39,22 +39,23 @@ class SqlProcessedMessages:
         )
 
 
-async def prune_processed(
-    conn: AsyncConnection, before: datetime, *, keep: Sequence[str] = (), limit: int = 5_000
-) -> int:
-    """Forget up to `limit` ids applied before `before` (except the `keep` consumers' ids);
-    returns how many. Chunked, so a big backlog never holds the write lock for long."""
-    oldest = (
-        select(processed_messages.c.consumer, processed_messages.c.message_id)
-        .where(
-            processed_messages.c.processed_at < before,
-            processed_messages.c.consumer.not_in(list(keep)),
+class SqlProcessedRetention:
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def prune(self, before: datetime, *, keep: Sequence[str], limit: int) -> int:
+        """Chunked by `limit`, so a big backlog never holds the write lock for long."""
+        oldest = (
+            select(processed_messages.c.consumer, processed_messages.c.message_id)
+            .where(
+                processed_messages.c.processed_at < before,
+                processed_messages.c.consumer.not_in(list(keep)),
+            )
+            .limit(limit)
         )
-        .limit(limit)
-    )
-    result = await conn.execute(
-        delete(processed_messages).where(
-            tuple_(processed_messages.c.consumer, processed_messages.c.message_id).in_(oldest)
+        result = await self._conn.execute(
+            delete(processed_messages).where(
+                tuple_(processed_messages.c.consumer, processed_messages.c.message_id).in_(oldest)
+            )
         )
-    )
-    return result.rowcount
+        return result.rowcount

@@ -29,15 +29,16 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from orderflow.adapters.identity.cache import VerifiedTokens
 from orderflow.domain.identity import Identity
+from orderflow.ports.identity import HEADER as HEADER  # the signer's users read it here too
+from orderflow.ports.identity import IdentityRejectedError
 
-HEADER = "X-OrderFlow-Identity"
 ISSUER = "orderflow-gateway"
 AUDIENCE = "orderflow-internal"
 DEFAULT_TTL = 60
 JWKS_FILE = "identity.jwks.json"
 
 
-class InvalidAssertionError(Exception):
+class InvalidAssertionError(IdentityRejectedError):
     """The assertion is missing, malformed, expired, or not signed by a trusted key."""
 
 

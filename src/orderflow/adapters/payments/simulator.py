@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from orderflow.domain.money import Money
-from orderflow.ports.payments import PaymentResult, TransientPaymentError
+from orderflow.ports.payments import Approved, Declined, ProviderAnswer, TransientPaymentError
 
 DECLINES = {"tok_decline": "card_declined", "tok_insufficient_funds": "insufficient_funds"}
 TRANSIENT_FAILURES = {"tok_fail_transient": 2}
@@ -50,6 +50,10 @@ def _decline_reason(token: str) -> str | None:
     return "invalid_token"
 
 
+def _answer(reference: str, decline_reason: str | None) -> ProviderAnswer:
+    return Approved(reference) if decline_reason is None else Declined(decline_reason)
+
+
 class SimulatedPaymentGateway:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,21 +72,21 @@ class SimulatedPaymentGateway:
         conn.executescript(_SCHEMA)
         return conn
 
-    async def authorize(self, *, idempotency_key: str, amount: Money, token: str) -> PaymentResult:
+    async def authorize(self, *, idempotency_key: str, amount: Money, token: str) -> ProviderAnswer:
         return await self._run(self._authorize, idempotency_key, amount, token)
 
-    async def capture(self, *, idempotency_key: str, authorization: str) -> PaymentResult:
+    async def capture(self, *, idempotency_key: str, authorization: str) -> ProviderAnswer:
         return await self._run(self._follow_up, "capture", idempotency_key, authorization)
 
-    async def refund(self, *, idempotency_key: str, capture: str) -> PaymentResult:
+    async def refund(self, *, idempotency_key: str, capture: str) -> ProviderAnswer:
         return await self._run(self._follow_up, "refund", idempotency_key, capture)
 
-    async def _run(self, fn: object, *args: object) -> PaymentResult:
+    async def _run(self, fn: object, *args: object) -> ProviderAnswer:
         loop = asyncio.get_running_loop()
-        result: PaymentResult = await loop.run_in_executor(self._executor, fn, *args)  # type: ignore[arg-type]
+        result: ProviderAnswer = await loop.run_in_executor(self._executor, fn, *args)  # type: ignore[arg-type]
         return result
 
-    def _authorize(self, key: str, amount: Money, token: str) -> PaymentResult:
+    def _authorize(self, key: str, amount: Money, token: str) -> ProviderAnswer:
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
             known = self._known(key)
@@ -94,7 +98,7 @@ class SimulatedPaymentGateway:
         # The attempt count is committed first, as a flaky provider would have seen the call.
         raise TransientPaymentError(f"simulated provider timeout (attempt {attempt})")
 
-    def _follow_up(self, kind: str, key: str, parent: str) -> PaymentResult:
+    def _follow_up(self, kind: str, key: str, parent: str) -> ProviderAnswer:
         with self._conn:
             self._conn.execute("BEGIN IMMEDIATE")
             known = self._known(key)
@@ -110,12 +114,12 @@ class SimulatedPaymentGateway:
             amount = Money(row[0], row[1]) if row else None
             return self._store(key, kind, reason, amount, parent)
 
-    def _known(self, key: str) -> PaymentResult | None:
+    def _known(self, key: str) -> ProviderAnswer | None:
         row = self._conn.execute(
             "SELECT approved, reference, decline_reason FROM operations WHERE idempotency_key = ?",
             (key,),
         ).fetchone()
-        return PaymentResult(bool(row[0]), row[1], row[2]) if row else None
+        return _answer(row[1], None if row[0] else (row[2] or "declined")) if row else None
 
     def _count_attempt(self, key: str) -> int:
         self._conn.execute(
@@ -131,7 +135,7 @@ class SimulatedPaymentGateway:
 
     def _store(
         self, key: str, kind: str, reason: str | None, amount: Money | None, parent: str | None
-    ) -> PaymentResult:
+    ) -> ProviderAnswer:
         reference = f"{kind[:4]}_{uuid.uuid4().hex}"
         self._conn.execute(
             "INSERT INTO operations VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
@@ -146,7 +150,7 @@ class SimulatedPaymentGateway:
                 parent,
             ),
         )
-        return PaymentResult(reason is None, reference, reason)
+        return _answer(reference, reason)
 
     def charges_per_order(self) -> dict[str, int]:
         """Approved captures per idempotency key prefix (the order id); for audits and tests."""

@@ -5,14 +5,15 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from orderflow.adapters.db.catalog import SqlCatalog
-from orderflow.adapters.db.engine import Database
 from orderflow.domain.pricing import CatalogEntry
+from orderflow.ports.storage import Storage
 
 
 class CatalogCache:
-    def __init__(self, db: Database, ttl: float = 5.0, miss_refresh_interval: float = 1.0) -> None:
-        self._db = db
+    def __init__(
+        self, storage: Storage, ttl: float = 5.0, miss_refresh_interval: float = 1.0
+    ) -> None:
+        self._storage = storage
         self._ttl = ttl
         self._miss_interval = miss_refresh_interval
         self._entries: dict[str, CatalogEntry] = {}
@@ -29,6 +30,6 @@ class CatalogCache:
         return self._entries
 
     async def refresh(self) -> None:
-        async with self._db.read() as conn:
-            self._entries = await SqlCatalog(conn).entries()
+        async with self._storage.read() as reads:
+            self._entries = await reads.catalog.entries()
         self._loaded_at = time.monotonic()

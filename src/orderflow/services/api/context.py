@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orderflow.adapters.db.engine import Database
-from orderflow.adapters.identity.assertions import AssertionVerifier
+from orderflow.ports.identity import IdentityVerifier
+from orderflow.ports.storage import Storage
 from orderflow.services.api.catalog_cache import CatalogCache
-from orderflow.services.api.intake import OrderIntake
+from orderflow.services.orders.intake import OrderIntake
 
 
 @dataclass
 class ApiContext:
-    db: Database
+    db: Storage
     intake: OrderIntake
     catalog: CatalogCache
-    verifier: AssertionVerifier
+    verifier: IdentityVerifier

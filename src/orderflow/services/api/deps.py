@@ -10,8 +10,8 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from orderflow.adapters.identity.assertions import HEADER, InvalidAssertionError
 from orderflow.domain.identity import Identity
+from orderflow.ports.identity import HEADER, IdentityRejectedError
 from orderflow.services.api.context import ApiContext
 from orderflow.services.api.problems import ProblemError
 
@@ -33,7 +33,7 @@ Context = Annotated[ApiContext, Depends(_context)]
 async def _identity(ctx: Context, token: Annotated[str | None, Security(_assertion)]) -> Identity:
     try:
         identity = ctx.verifier.verify(token)
-    except InvalidAssertionError as exc:
+    except IdentityRejectedError as exc:
         raise ProblemError(401, "Unauthorized", str(exc)) from exc
     if not identity.roles and not identity.scopes:
         # The gateway vouches for anonymous callers on public routes; orders need a signed-in one.

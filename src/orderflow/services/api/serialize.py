@@ -8,8 +8,8 @@ from typing import Any
 
 import orjson
 
-from orderflow.adapters.db.orders import NewOrder
-from orderflow.domain.order import OrderStatus
+from orderflow.domain.order import NEW_ORDER_STATUS
+from orderflow.ports.orders import NewOrder, OrderRow
 from orderflow.services.api.problems import ProblemError
 
 
@@ -26,7 +26,7 @@ def new_order_json(order: NewOrder, at: datetime) -> dict[str, Any]:
     currency = order.priced.total.currency
     return {
         "id": order.id,
-        "status": OrderStatus.PENDING.value,
+        "status": NEW_ORDER_STATUS.value,
         "status_reason": None,
         "customer_id": order.customer_id,
         "lines": [
@@ -46,7 +46,7 @@ def new_order_json(order: NewOrder, at: datetime) -> dict[str, Any]:
     }
 
 
-def order_json(row: dict[str, Any]) -> dict[str, Any]:
+def order_json(row: OrderRow) -> dict[str, Any]:
     currency = row["currency"]
     body: dict[str, Any] = {
         "id": row["id"],

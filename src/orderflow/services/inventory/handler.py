@@ -11,17 +11,11 @@ from typing import ClassVar
 
 import structlog
 
-from orderflow.adapters.db.inventory import (
-    COMMITTED,
-    HELD,
-    RELEASED,
-    InventoryChanges,
-    Reservation,
-    SqlInventory,
-)
 from orderflow.domain import messages as m
 from orderflow.domain.inventory import WarehouseStock, allocate, hold, short_skus
-from orderflow.services.runtime.handler import BatchContext, BatchResult, PermanentError
+from orderflow.ports.inventory import COMMITTED, HELD, RELEASED, InventoryChanges, Reservation
+from orderflow.ports.storage import Writes
+from orderflow.services.runtime.handler import BatchResult, PermanentError
 
 log = structlog.get_logger()
 
@@ -30,13 +24,11 @@ class InventoryHandler:
     group: ClassVar[str] = "inventory"
     topics: ClassVar[tuple[str, ...]] = (m.INVENTORY_COMMANDS,)
 
-    async def call_out(self, message: m.Message) -> object:
+    async def call_out(self, message: m.Message) -> None:
         return None
 
-    async def apply(
-        self, ctx: BatchContext, batch: Sequence[tuple[m.Message, object]]
-    ) -> list[BatchResult]:
-        inventory = SqlInventory(ctx.conn)
+    async def apply(self, tx: Writes, batch: Sequence[tuple[m.Message, None]]) -> list[BatchResult]:
+        inventory = tx.inventory
         held = await inventory.reservations([msg.order_id for msg, _ in batch])
         skus = [
             line.sku for msg, _ in batch if isinstance(msg, m.ReserveStock) for line in msg.lines

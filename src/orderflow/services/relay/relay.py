@@ -19,9 +19,8 @@ import contextlib
 
 import structlog
 
-from orderflow.adapters.db.engine import Database
-from orderflow.adapters.db.outbox import SqlOutbox
 from orderflow.ports.broker import Broker
+from orderflow.ports.storage import Storage
 
 log = structlog.get_logger()
 
@@ -29,14 +28,14 @@ log = structlog.get_logger()
 class OutboxRelay:
     def __init__(
         self,
-        db: Database,
+        storage: Storage,
         broker: Broker,
         *,
         batch_size: int = 500,
         poll_interval: float = 0.02,
         idle_poll_interval: float = 0.2,
     ) -> None:
-        self._db = db
+        self._storage = storage
         self._broker = broker
         self._batch_size = batch_size
         # Rows written by other processes (the API) are found by polling: often while orders
@@ -70,21 +69,21 @@ class OutboxRelay:
         log.info("relay stopped")
 
     async def publish_batch(self) -> int:
-        if not self._db.is_sqlite:
-            async with self._db.write() as conn:
-                outbox = SqlOutbox(conn)
+        if self._storage.claims_rows:
+            async with self._storage.write() as tx:
+                outbox = tx.outbox
                 claimed = await outbox.oldest(self._batch_size, claim=True)
                 if claimed:
                     await self._broker.publish([row.message for row in claimed])
                     await outbox.remove([row.id for row in claimed])
             return len(claimed)
-        async with self._db.read() as conn:
-            rows = await SqlOutbox(conn).oldest(self._batch_size)
+        async with self._storage.read() as reads:
+            rows = await reads.outbox.oldest(self._batch_size)
         if not rows:
             return 0
         await self._broker.publish([row.message for row in rows])
-        async with self._db.write() as conn:
-            await SqlOutbox(conn).remove([row.id for row in rows])
+        async with self._storage.write() as tx:
+            await tx.outbox.remove([row.id for row in rows])
         return len(rows)
 
 

@@ -11,31 +11,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Callable, Sequence
+from typing import Generic, TypeVar
 
 import structlog
-from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncConnection
 
-from orderflow.adapters.db.engine import Database
-from orderflow.adapters.db.outbox import SqlOutbox
-from orderflow.adapters.db.processed import SqlProcessedMessages
 from orderflow.domain.messages import Message, ProcessingFailed
 from orderflow.messaging.envelope import MalformedMessageError, decode, encode
 from orderflow.ports.broker import Ack, Broker, ConsumerSpec, DeadLetter, Delivery, Outcome, Retry
+from orderflow.ports.storage import Storage, Writes
 from orderflow.services.runtime.backoff import retry_delay
 from orderflow.services.runtime.dead_letters import REPORTED_BY, report_key
-from orderflow.services.runtime.handler import BatchContext, BatchResult, Handler, PermanentError
+from orderflow.services.runtime.handler import BatchResult, Handler, PermanentError
 
 log = structlog.get_logger()
 
+T = TypeVar("T")
 
-class ConsumerRunner:
+
+class ConsumerRunner(Generic[T]):
+    """Runs one handler; T is what its call-out answers, handed unchanged to its `apply`."""
+
     def __init__(
         self,
-        handler: Handler,
+        handler: Handler[T],
         spec: ConsumerSpec,
         broker: Broker,
-        db: Database,
+        storage: Storage,
         *,
         retry_base: float = 0.2,
         retry_cap: float = 30.0,
@@ -44,7 +45,7 @@ class ConsumerRunner:
         self.handler = handler
         self.spec = spec
         self._broker = broker
-        self._db = db
+        self._storage = storage
         self._batch_size = spec.max_in_flight
         self._retry = (retry_base, retry_cap)
         self._on_committed = on_committed
@@ -72,8 +73,7 @@ class ConsumerRunner:
         delay = 0.25
         while not stop.is_set():
             try:
-                async with self._db.read() as conn:
-                    await conn.execute(text("SELECT 1"))
+                await self._storage.ping()
                 return True
             except Exception as exc:
                 log.warning("database unreachable; waiting", error=repr(exc), retry_in=delay)
@@ -91,15 +91,15 @@ class ConsumerRunner:
             except MalformedMessageError as exc:
                 log.error("malformed message", message_id=delivery.message_id, error=str(exc))
                 outcomes[i] = DeadLetter(str(exc))
-        called = await asyncio.gather(
+        called: list[T | BaseException] = await asyncio.gather(
             *(self.handler.call_out(msg) for _, _, msg in decoded), return_exceptions=True
         )
         produced: list[Message] = []
         reported: list[str] = []  # dead letters reported here, so the sweep does not again
-        async with self._db.write() as conn:
-            processed = SqlProcessedMessages(conn, self.spec.group)
+        async with self._storage.write() as tx:
+            processed = tx.processed(self.spec.group)
             seen = await processed.seen([d.message_id for _, d, _ in decoded])
-            todo: list[tuple[int, Delivery, Message, object]] = []
+            todo: list[tuple[int, Delivery, Message, T]] = []
             for (i, delivery, message), result in zip(decoded, called, strict=True):
                 if delivery.message_id in seen:
                     log.info("duplicate delivery acknowledged", order_id=message.order_id)
@@ -108,34 +108,34 @@ class ConsumerRunner:
                     outcomes[i] = self._failed(delivery, message, result, produced, reported)
                 else:
                     todo.append((i, delivery, message, result))
-            results = await self._apply(conn, todo)
+            results = await self._apply(tx, todo)
             done: list[str] = []
-            for (i, delivery, message, _), result in zip(todo, results, strict=True):
-                if isinstance(result, Exception):
-                    outcomes[i] = self._failed(delivery, message, result, produced, reported)
+            for (i, delivery, message, _), applied in zip(todo, results, strict=True):
+                if isinstance(applied, Exception):
+                    outcomes[i] = self._failed(delivery, message, applied, produced, reported)
                 else:
                     outcomes[i] = Ack()
                     done.append(delivery.message_id)
-                    produced.extend(result)
+                    produced.extend(applied)
             await processed.mark(done)
             # A dead letter decided again (its first settle was lost to a crash after the
             # commit) was reported the first time.
-            reports = SqlProcessedMessages(conn, REPORTED_BY)
+            reports = tx.processed(REPORTED_BY)
             already = await reports.seen(reported) if reported else set()
             await reports.mark(sorted(set(reported) - already))
-            await SqlOutbox(conn).add([encode(m) for m in produced])
+            await tx.outbox.add([encode(m) for m in produced])
         return [(d, outcomes[i]) for i, d in enumerate(deliveries)]
 
     async def _apply(
-        self, conn: AsyncConnection, todo: Sequence[tuple[int, Delivery, Message, object]]
+        self, tx: Writes, todo: Sequence[tuple[int, Delivery, Message, T]]
     ) -> list[BatchResult]:
         """The whole batch at once; if that fails, each message alone in its own savepoint."""
         if not todo:
             return []
         items = [(message, called) for _, _, message, called in todo]
         try:
-            async with conn.begin_nested():
-                return await self.handler.apply(BatchContext(conn), items)
+            async with tx.savepoint():
+                return await self.handler.apply(tx, items)
         except Exception as exc:
             if len(items) == 1:
                 return [exc]
@@ -143,8 +143,8 @@ class ConsumerRunner:
         results: list[BatchResult] = []
         for item in items:
             try:
-                async with conn.begin_nested():
-                    results.extend(await self.handler.apply(BatchContext(conn), [item]))
+                async with tx.savepoint():
+                    results.extend(await self.handler.apply(tx, [item]))
             except Exception as exc:
                 results.append(exc)
         return results

@@ -15,12 +15,10 @@ from collections.abc import Sequence
 
 import structlog
 
-from orderflow.adapters.db.engine import Database
-from orderflow.adapters.db.outbox import SqlOutbox
-from orderflow.adapters.db.processed import SqlProcessedMessages
 from orderflow.domain.messages import ProcessingFailed
 from orderflow.messaging.envelope import MalformedMessageError, decode, encode
 from orderflow.ports.broker import Broker
+from orderflow.ports.storage import Storage
 
 log = structlog.get_logger()
 
@@ -36,14 +34,14 @@ def report_key(group: str, message_id: str) -> str:
 class DeadLetterWatcher:
     def __init__(
         self,
-        db: Database,
+        storage: Storage,
         broker: Broker,
         groups: Sequence[str],
         *,
         interval: float = 5.0,
         limit: int = 10_000,
     ) -> None:
-        self._db = db
+        self._storage = storage
         self._broker = broker
         self._groups = groups
         self._interval = interval
@@ -63,8 +61,8 @@ class DeadLetterWatcher:
             if not records:
                 continue
             keys = {report_key(group, r.message_id): r for r in records}
-            async with self._db.write() as conn:
-                processed = SqlProcessedMessages(conn, REPORTED_BY)
+            async with self._storage.write() as tx:
+                processed = tx.processed(REPORTED_BY)
                 seen = await processed.seen(list(keys))
                 new = [k for k in keys if k not in seen]
                 events = []
@@ -79,7 +77,7 @@ class DeadLetterWatcher:
                     oid = message.order_id
                     events.append(ProcessingFailed(oid, group, record.reason))
                     log.error("dead letter", order_id=oid, group=group, reason=record.reason)
-                await SqlOutbox(conn).add([encode(e) for e in events])
+                await tx.outbox.add([encode(e) for e in events])
                 await processed.mark(new)
             reported += len(events)
         return reported

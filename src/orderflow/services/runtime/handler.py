@@ -4,21 +4,21 @@
     ├── TransientError   try again later (backoff); dead-lettered when attempts run out
     └── PermanentError   will never succeed: dead-lettered at once, the order marked failed
 
-A handler applies a whole batch at once (set-based reads and writes are what make a database
-transaction per batch cheap) and answers per message: the messages it causes, or the error that
-message met. Raising instead fails the batch; the runtime then retries it message by message, so
-one poisonous message cannot hold up the others.
+A handler is generic over what its `call_out` answers (`Handler[None]` for one that calls out to
+nothing), so `apply` receives that exact type and mypy checks the two agree. It applies a whole
+batch at once (set-based reads and writes are what make a database transaction per batch cheap)
+and answers per message: the messages it causes, or the error that message met. Raising instead
+fails the batch; the runtime then retries it message by message, so one poisonous message cannot
+hold up the others.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, ClassVar, Protocol
-
-from sqlalchemy.ext.asyncio import AsyncConnection
+from typing import ClassVar, Protocol, TypeVar
 
 from orderflow.domain.messages import Message
+from orderflow.ports.storage import Writes
 
 
 class HandlerError(Exception):
@@ -35,26 +35,18 @@ class PermanentError(HandlerError):
 
 BatchResult = Sequence[Message] | Exception
 
-
-@dataclass
-class BatchContext:
-    """One transaction shared by a batch of messages; `cache` lives as long as the batch."""
-
-    conn: AsyncConnection
-    cache: dict[str, Any] = field(default_factory=dict)
+T = TypeVar("T")
 
 
-class Handler(Protocol):
+class Handler(Protocol[T]):
     group: ClassVar[str]
     topics: ClassVar[tuple[str, ...]]
 
-    async def call_out(self, message: Message) -> object:
+    async def call_out(self, message: Message) -> T:
         """I/O outside the database transaction (e.g. a payment provider). Runs concurrently for a
         batch; its result is handed to `apply`. Raise TransientError to retry."""
         ...
 
-    async def apply(
-        self, ctx: BatchContext, batch: Sequence[tuple[Message, object]]
-    ) -> list[BatchResult]:
+    async def apply(self, tx: Writes, batch: Sequence[tuple[Message, T]]) -> list[BatchResult]:
         """Apply the batch inside one transaction; one result per message, in order."""
         ...

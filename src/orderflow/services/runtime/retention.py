@@ -11,21 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 
-from orderflow.adapters.db.engine import Database
-from orderflow.adapters.db.orders import now
-from orderflow.adapters.db.processed import prune_processed
+from orderflow.ports.storage import Storage
 from orderflow.services.runtime.dead_letters import REPORTED_BY
 
 log = structlog.get_logger()
 
 
 class ProcessedPruner:
-    def __init__(self, db: Database, retention: float, *, chunk: int = 5_000) -> None:
-        self._db = db
+    def __init__(self, storage: Storage, retention: float, *, chunk: int = 5_000) -> None:
+        self._storage = storage
         self._retention = timedelta(seconds=retention)
         # Often enough that a sweep finds a fraction of the retention's worth of rows, at most
         # hourly so an idle system stays idle.
@@ -40,13 +38,11 @@ class ProcessedPruner:
 
     async def sweep(self, stop: asyncio.Event | None = None) -> int:
         """Delete expired ids a chunk per transaction; returns how many."""
-        before = now() - self._retention
+        before = datetime.now(UTC) - self._retention
         total = 0
         while stop is None or not stop.is_set():
-            async with self._db.write() as conn:
-                deleted = await prune_processed(
-                    conn, before, keep=(REPORTED_BY,), limit=self._chunk
-                )
+            async with self._storage.write() as tx:
+                deleted = await tx.retention.prune(before, keep=(REPORTED_BY,), limit=self._chunk)
             total += deleted
             if deleted < self._chunk:
                 break

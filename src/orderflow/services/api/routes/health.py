@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from sqlalchemy import text
 from starlette.responses import JSONResponse, Response
 
 from orderflow.services.api.deps import Context
@@ -20,8 +19,7 @@ async def healthz() -> Response:
 @router.get("/readyz", responses={503: {"description": "A dependency is unreachable"}})
 async def readyz(ctx: Context) -> Response:
     try:
-        async with ctx.db.read() as conn:
-            await conn.execute(text("SELECT 1"))
+        await ctx.db.ping()
     except Exception as exc:
         return problem_response(503, "Not ready", f"database unreachable: {exc!r}")
     return JSONResponse({"status": "ready", "database": "ok"})

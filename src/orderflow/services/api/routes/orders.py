@@ -12,16 +12,10 @@ import structlog
 from fastapi import APIRouter, Header, Query
 from starlette.responses import Response
 
-from orderflow.adapters.db.orders import NewOrder, OrderQueries, SqlOrderRepository
-from orderflow.adapters.db.outbox import SqlOutbox
-from orderflow.domain import messages as m
 from orderflow.domain.errors import DomainError, OrderNotCancellableError
 from orderflow.domain.identity import Identity
 from orderflow.domain.order import OrderStatus
-from orderflow.domain.pricing import price_order
-from orderflow.messaging.envelope import encode
 from orderflow.services.api.deps import Context, CurrentIdentity
-from orderflow.services.api.intake import IdempotencyConflictError, OverloadedError
 from orderflow.services.api.problems import PROBLEM_RESPONSES, ProblemError, documented
 from orderflow.services.api.schemas import CancelIn, OrderIn, OrderOut, OrderPage
 from orderflow.services.api.serialize import (
@@ -30,7 +24,10 @@ from orderflow.services.api.serialize import (
     new_order_json,
     order_json,
 )
-from orderflow.services.runtime.transitions import apply_events
+from orderflow.services.orders import cancel, placing
+from orderflow.services.orders.cancel import OrderNotFoundError
+from orderflow.services.orders.intake import IdempotencyConflictError, OverloadedError
+from orderflow.services.orders.placing import OrderRequest
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
@@ -63,27 +60,23 @@ async def place_order(
         str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
     ] = None,
 ) -> Response:
-    requested = [(item.sku, item.quantity) for item in body.items]
-    try:
-        priced = price_order(requested, await ctx.catalog.entries(sku for sku, _ in requested))
-    except DomainError as exc:
-        raise ProblemError(422, "Order cannot be priced", str(exc)) from exc
-    address = body.shipping_address.model_dump()
     request_hash = None
     if idempotency_key is not None:
         canonical = orjson.dumps(body.model_dump(), option=orjson.OPT_SORT_KEYS)
         request_hash = hashlib.sha256(canonical).hexdigest()
-    order = NewOrder(
-        id=str(uuid.uuid4()),
+    request = OrderRequest(
         customer_id=who.subject,
-        priced=priced,
+        email=who.email,
+        lines=[(item.sku, item.quantity) for item in body.items],
         payment_token=body.payment.token,
-        shipping_address=address,
+        shipping_address=body.shipping_address.model_dump(),
         idempotency_key=idempotency_key,
         request_hash=request_hash,
     )
     try:
-        accepted = await ctx.intake.submit(order, who.email)
+        placed = await placing.place_order(ctx.intake, ctx.catalog, request)
+    except DomainError as exc:
+        raise ProblemError(422, "Order cannot be priced", str(exc)) from exc
     except OverloadedError as exc:
         raise ProblemError(
             503,
@@ -97,21 +90,22 @@ async def place_order(
             "Idempotency key reused",
             "this Idempotency-Key was used with a different request body",
         ) from exc
+    accepted, order = placed.accepted, placed.order
     location = {"Location": f"/api/v1/orders/{accepted.order_id}"}
     if accepted.replayed:
-        async with ctx.db.read() as conn:
-            row = await OrderQueries(conn).get(accepted.order_id, who.subject)
+        async with ctx.db.read() as reads:
+            row = await reads.queries.get(accepted.order_id, who.subject)
         assert row is not None
         del row["timeline"]
         return _json(order_json(row), 202, {**location, "Idempotent-Replayed": "true"})
-    log.info("order accepted", order_id=order.id, total=priced.total.amount)
+    log.info("order accepted", order_id=order.id, total=order.priced.total.amount)
     return _json(new_order_json(order, datetime.now(UTC)), 202, location)
 
 
 @router.get("/{order_id}", response_model=OrderOut, responses={**PROBLEM_RESPONSES, **_NOT_FOUND})
 async def get_order(order_id: uuid.UUID, ctx: Context, who: CurrentIdentity) -> Response:
-    async with ctx.db.read() as conn:
-        row = await OrderQueries(conn).get(str(order_id), _owner_filter(who))
+    async with ctx.db.read() as reads:
+        row = await reads.queries.get(str(order_id), _owner_filter(who))
     if row is None:
         raise ProblemError(404, "Not found", f"no order {order_id}")
     return _json(order_json(row))
@@ -126,8 +120,8 @@ async def list_orders(
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> Response:
     after = decode_time_cursor(cursor) if cursor else None
-    async with ctx.db.read() as conn:
-        rows = await OrderQueries(conn).page(
+    async with ctx.db.read() as reads:
+        rows = await reads.queries.page(
             _owner_filter(who), status.value if status else None, after, limit + 1
         )
     more = len(rows) > limit
@@ -153,20 +147,13 @@ async def cancel_order(
     oid = str(order_id)
     reason = body.reason if body else CancelIn().reason
     actor = f"{'admin' if who.is_admin else 'customer'}:{who.subject}"
-    async with ctx.db.write() as conn:
-        queries = OrderQueries(conn)
-        if await queries.get(oid, _owner_filter(who)) is None:
-            raise ProblemError(404, "Not found", f"no order {oid}")
-        try:
-            [produced] = await apply_events(
-                SqlOrderRepository(conn), [m.CancellationRequested(oid, actor, reason)], actor=actor
-            )
-        except OrderNotCancellableError as exc:
-            raise ProblemError(409, "Order cannot be cancelled", str(exc)) from exc
-        if isinstance(produced, Exception):
-            raise produced
-        await SqlOutbox(conn).add([encode(msg) for msg in produced])
-        row = await queries.get(oid, None)
-    assert row is not None
+    try:
+        row = await cancel.cancel_order(
+            ctx.db, oid, owner=_owner_filter(who), actor=actor, reason=reason
+        )
+    except OrderNotFoundError as exc:
+        raise ProblemError(404, "Not found", f"no order {oid}") from exc
+    except OrderNotCancellableError as exc:
+        raise ProblemError(409, "Order cannot be cancelled", str(exc)) from exc
     log.info("order cancelled", order_id=oid, actor=actor)
     return _json(order_json(row), 202)

@@ -8,7 +8,6 @@ import orjson
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from orderflow.adapters.db.catalog import SqlCatalog
 from orderflow.services.api.deps import Context, CurrentIdentity
 from orderflow.services.api.problems import PROBLEM_RESPONSES
 from orderflow.services.api.schemas import ProductPage
@@ -25,8 +24,8 @@ async def list_products(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
 ) -> Response:
     after = decode_cursor(cursor, 1)[0] if cursor else None
-    async with ctx.db.read() as conn:
-        rows = await SqlCatalog(conn).products_with_stock(after, limit + 1)
+    async with ctx.db.read() as reads:
+        rows = await reads.catalog.products_with_stock(after, limit + 1)
     items = [product_json(r) for r in rows[:limit]]
     next_cursor = encode_cursor(items[-1]["sku"]) if len(rows) > limit else None
     body = {"items": items, "next_cursor": next_cursor}

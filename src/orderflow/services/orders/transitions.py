@@ -1,33 +1,33 @@
 """Applying events to stored orders: decide, append to the timeline, announce the changes.
 
-Shared by the saga (events from the broker) and the API (cancellations), so both move an order
-through exactly the same state machine and write exactly the same records.
+Used by the saga (events from the broker) and by cancelling (a request through the API), so both
+move an order through exactly the same state machine and write exactly the same records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from orderflow.adapters.db.orders import SqlOrderRepository, TimelineEntry
 from orderflow.domain import messages as m
 from orderflow.domain.order import decide, evolve
-from orderflow.services.runtime.handler import BatchResult, PermanentError
+from orderflow.ports.orders import Change, OrderRepository, TimelineEntry
 
 # Facts recorded on the timeline even though they change no status.
-INFORMATIONAL = (m.StockReleased, m.PaymentRefunded)
+INFORMATIONAL = (m.StockReleased, m.PaymentRefunded, m.RefundDeclined)
 
 
 async def apply_events(
-    repo: SqlOrderRepository, events: Sequence[m.Event], actor: str
-) -> list[BatchResult]:
-    """One result per event: the messages it causes, or the error it met. Domain errors of one
-    event (an order that cannot be cancelled) are raised, as they answer a single request."""
+    repo: OrderRepository, events: Sequence[m.Event], actor: str
+) -> list[list[m.Message] | None]:
+    """One answer per event: the messages it causes, or None when its order is unknown. Domain
+    errors of one event (an order that cannot be cancelled) are raised, as they answer a single
+    request."""
     states = await repo.states_for_update([e.order_id for e in events])
-    results: list[BatchResult] = []
-    entries: list[tuple[TimelineEntry, int, frozenset[str]]] = []
+    results: list[list[m.Message] | None] = []
+    entries: list[Change] = []
     for event in events:
         if event.order_id not in states:
-            results.append(PermanentError(f"unknown order {event.order_id}"))
+            results.append(None)
             continue
         state, version = states[event.order_id]
         decision = decide(state, event)

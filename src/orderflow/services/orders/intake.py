@@ -12,14 +12,13 @@ import asyncio
 from dataclasses import dataclass
 
 import structlog
-from sqlalchemy.exc import IntegrityError
 
-from orderflow.adapters.db.engine import Database
-from orderflow.adapters.db.orders import NewOrder, SqlOrderRepository
-from orderflow.adapters.db.outbox import SqlOutbox
 from orderflow.domain import messages as m
-from orderflow.domain.order import OrderStatus, place
+from orderflow.domain.order import NEW_ORDER_STATUS, place
 from orderflow.messaging.envelope import encode
+from orderflow.ports.errors import WriteConflictError
+from orderflow.ports.orders import NewOrder, OrderRepository
+from orderflow.ports.storage import Storage
 
 log = structlog.get_logger()
 
@@ -46,8 +45,8 @@ class _Pending:
 
 
 class OrderIntake:
-    def __init__(self, db: Database, max_batch: int = 256, max_waiting: int = 4096) -> None:
-        self._db = db
+    def __init__(self, storage: Storage, max_batch: int = 256, max_waiting: int = 4096) -> None:
+        self._storage = storage
         self._max_batch = max_batch
         self._max_waiting = max_waiting
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
@@ -85,7 +84,7 @@ class OrderIntake:
             try:
                 await self._commit(batch)
             except Exception as exc:
-                if not isinstance(exc, IntegrityError):
+                if not isinstance(exc, WriteConflictError):
                     log.warning("batch commit failed; committing one by one", error=repr(exc))
                 # A racing writer took an idempotency key in this batch, or the database refused
                 # one order: settle one by one, so one order's failure is never its neighbours'.
@@ -103,8 +102,8 @@ class OrderIntake:
 
     async def _commit(self, batch: list[_Pending]) -> None:
         results: list[tuple[_Pending, Accepted | Exception]] = []
-        async with self._db.write() as conn:
-            repo = SqlOrderRepository(conn)
+        async with self._storage.write() as tx:
+            repo = tx.orders
             fresh: list[_Pending] = []
             keys_in_batch: dict[tuple[str, str], _Pending] = {}
             for p in batch:
@@ -115,8 +114,8 @@ class OrderIntake:
                     results.append((p, outcome))
             if fresh:
                 await repo.ensure_customers([(p.order.customer_id, p.email) for p in fresh])
-                await repo.add([p.order for p in fresh], actor="api")
-                await SqlOutbox(conn).add(
+                await repo.add([p.order for p in fresh], NEW_ORDER_STATUS, actor="api")
+                await tx.outbox.add(
                     [encode(msg) for p in fresh for msg in _first_messages(p.order)]
                 )
                 results.extend((p, Accepted(p.order.id, replayed=False)) for p in fresh)
@@ -130,7 +129,7 @@ class OrderIntake:
 
     async def _replay(
         self,
-        repo: SqlOrderRepository,
+        repo: OrderRepository,
         p: _Pending,
         keys_in_batch: dict[tuple[str, str], _Pending],
     ) -> Accepted | Exception | None:
@@ -155,6 +154,6 @@ class OrderIntake:
 
 def _first_messages(order: NewOrder) -> list[m.Message]:
     lines = tuple(m.Line(line.sku, line.quantity) for line in order.priced.lines)
-    _, commands = place(order.id, lines)
-    announced = m.OrderStatusChanged(order.id, OrderStatus.PENDING.value, None, 1, None)
+    status, commands = place(order.id, lines)
+    announced = m.OrderStatusChanged(order.id, status.value, None, 1, None)
     return [*commands, announced]
