@@ -12,6 +12,7 @@ import uvicorn
 
 from orderflow.config import Settings
 from orderflow.processes.logs import configure_logging
+from orderflow.tools.bench.command import bench as bench_command
 
 app = typer.Typer(no_args_is_help=True, help="OrderFlow: real-time order processing.")
 serve_app = typer.Typer(no_args_is_help=True, help="Serve one HTTP service.")
@@ -306,42 +307,7 @@ def audit(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     typer.echo("all invariants hold")
 
 
-@app.command()
-def bench(
-    url: Annotated[str, typer.Option(help="The gateway (or, with --direct, the API).")] = (
-        "http://127.0.0.1:8080"
-    ),
-    orders: Annotated[int, typer.Option(help="How many orders to submit.")] = 5000,
-    concurrency: Annotated[int, typer.Option(help="Requests in flight at once.")] = 64,
-    rate: Annotated[
-        float | None, typer.Option(help="Orders per second (default: flat out).")
-    ] = None,
-    direct: Annotated[
-        bool,
-        typer.Option(
-            help="Talk to the API's own port, signing identity assertions with the local "
-            "gateway key from the data dir (measures the API without the gateway)."
-        ),
-    ] = False,
-    email: Annotated[str, typer.Option(help="Bench customer (registered if new).")] = (
-        "bench@orderflow.local"
-    ),
-    password: Annotated[str, typer.Option(help="Bench customer's password.")] = "orderflow-bench",
-    data_dir: DataDir = None,
-) -> None:
-    """Submit orders, wait for them to settle, print throughput and submit-to-final latency."""
-    from rich.progress import Progress
-
-    from orderflow.tools.bench import direct_headers, login_headers, run_bench
-
-    if direct:
-        settings = _settings(data_dir=data_dir)
-        headers = direct_headers(settings.identity_keys_dir, customers=100)
-    else:
-        headers = asyncio.run(login_headers(url, email, password))
-    with Progress(transient=True) as progress:
-        result = asyncio.run(run_bench(url, headers, orders, concurrency, rate, progress))
-    typer.echo(result.report())
+app.command("bench")(bench_command)
 
 
 def main() -> None:
