@@ -28,7 +28,7 @@ test: lint typecheck
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 bench: $(STAMP)
-	$(BIN)/orderflow bench --orders 5000
+	$(BIN)/orderflow bench --max --orders 5000 --ceiling --report var/bench.json --chart var/bench.svg
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache

@@ -72,9 +72,9 @@ ensure_signing_key(Path(sys.argv[1]))" "$dir/keys"
   done
 
   echo "== PostgreSQL + $broker: API, $INSTANCES x (orders, inventory, payment), 1 relay"
-  echo "\$ $BIN/orderflow bench --direct --orders $ORDERS --concurrency $CONCURRENCY" \
+  echo "\$ $BIN/orderflow bench --direct --max --orders $ORDERS --connections $CONCURRENCY" \
     "--url http://127.0.0.1:$port --data-dir $dir"
-  "$BIN/orderflow" bench --direct --orders "$ORDERS" --concurrency "$CONCURRENCY" \
+  "$BIN/orderflow" bench --direct --max --orders "$ORDERS" --connections "$CONCURRENCY" \
     --url "http://127.0.0.1:$port" --data-dir "$dir"
   "$BIN/orderflow" audit | tail -1
 }
