@@ -45,6 +45,9 @@ def bench(
             "path, whose backoff is deliberate latency)."
         ),
     ] = 0.0,
+    idempotency_keys: Annotated[
+        bool, typer.Option(help="Send every order with its own Idempotency-Key.")
+    ] = True,
     status_reads: Annotated[
         float,
         typer.Option(help="Order-list reads per second, like storefronts showing status."),
@@ -105,6 +108,7 @@ def bench(
             lines=parse_range(lines),
             decline_share=decline_share,
             transient_share=transient_share,
+            idempotency_keys=idempotency_keys,
             status_reads=status_reads,
             direct=direct,
             key_dir=key_dir,

@@ -26,6 +26,7 @@ class BenchConfig:
     max_quantity: int = 3
     decline_share: float = 0.05
     transient_share: float = 0.0
+    idempotency_keys: bool = True  # every order with its own Idempotency-Key, as a store sends
     status_reads: float = 0.0  # order-list reads per second, all customers together
     direct: bool = False  # sign identity assertions locally and talk to the API's own port
     key_dir: Path | None = None  # the gateway's signing keys, for `direct`

@@ -32,8 +32,10 @@ class OrderLoad:
         customers: list[Customer],
         mix: OrderMix,
         recorder: Recorder,
+        idempotency_keys: bool = True,
     ) -> None:
         self._client = client
+        self._idempotency_keys = idempotency_keys
         self._customers = customers
         self._mix = mix
         self.recorder = recorder
@@ -65,7 +67,9 @@ class OrderLoad:
 
     async def _submit(self, arrival: Arrival, intended: float) -> Sample:
         customer = self._customers[arrival.customer]
-        headers = {**customer.headers, "Idempotency-Key": arrival.idempotency_key}
+        headers = customer.headers
+        if self._idempotency_keys:
+            headers = {**headers, "Idempotency-Key": arrival.idempotency_key}
         sample = Sample(arrival.index, arrival.customer, intended)
         await send(
             self._client.post(ORDERS, json=arrival.body, headers=headers),
@@ -118,11 +122,23 @@ async def send(
         async with request as response:
             body = await response.read()
             sample.status = response.status
-            if response.status == accepted and response.content_type == "application/json":
-                sample.order_id = _order_id(body)
+            if response.content_type in ("application/json", "application/problem+json"):
+                if response.status == accepted:
+                    sample.order_id = _order_id(body)
+                elif response.status >= 400:
+                    sample.title = _title(body)
     except (aiohttp.ClientError, TimeoutError) as exc:
         sample.error = f"transport: {type(exc).__name__}"
     recorder.end(sample, ok=sample.status == accepted)
+
+
+def _title(body: bytes) -> str | None:
+    try:
+        doc = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    title = doc.get("title") if isinstance(doc, dict) else None
+    return str(title) if title is not None else None
 
 
 def _order_id(body: bytes) -> str | None:

@@ -58,7 +58,9 @@ class OrderMix:
         self._decline = decline_share
         self._transient = transient_share
         self._rng = random.Random(seed)
-        self._run = uuid.UUID(int=self._rng.getrandbits(128)).hex[:12]
+        # Not from the seed: a key reused by a later run would be answered as a replay (or, with
+        # another body, refused with 422) instead of placing an order.
+        self._run = uuid.uuid4().hex[:12]
 
     def next(self, index: int) -> Arrival:
         rng = self._rng

@@ -21,14 +21,17 @@ def requests_summary(recorder: Recorder, ok_status: int) -> dict[str, Any]:
     samples = recorder.samples
     ok = [s for s in samples if s.status == ok_status]
     answered = [s for s in samples if s.error != DROPPED]
+    failed = [s for s in answered if s.status != ok_status]
     window = max((s.done for s in answered), default=0.0)
     return {
         "scheduled": len(samples),
         "sent": len(answered),
         "ok": len(ok),
         "dropped_by_client": sum(1 for s in samples if s.error == DROPPED),
-        "errors": dict(
-            sorted(Counter(s.outcome for s in answered if s.status != ok_status).items())
+        "errors": dict(sorted(Counter(s.outcome for s in failed).items())),
+        # The same, told apart by the problem+json title (a 422 may be a reused key or a price).
+        "error_titles": dict(
+            sorted(Counter(f"{s.outcome} {s.title}" for s in failed if s.title).items())
         ),
         "seconds": round(window, 3),
         "ok_per_s": round(len(ok) / window, 1) if window > 0 else 0.0,

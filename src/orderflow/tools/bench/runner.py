@@ -86,7 +86,7 @@ async def _drive(
 ) -> tuple[Recorder, Recorder, Any, list[str]]:
     orders = Recorder()
     reads = Recorder(started=orders.started, wall_start=orders.wall_start)
-    load = OrderLoad(client, customers, mix, orders)
+    load = OrderLoad(client, customers, mix, orders, config.idempotency_keys)
     tracker = CompletionTracker(client, customers, orders.accepted)
     stop = asyncio.Event()
     columns = (

@@ -24,6 +24,7 @@ class Sample:
     status: int | None = None  # HTTP status; None when dropped or the transport failed
     error: str | None = None  # DROPPED, or "transport: <exception class>"
     order_id: str | None = None
+    title: str | None = None  # an error answer's problem+json title ("Overloaded", ...)
 
     @property
     def latency(self) -> float:

@@ -29,6 +29,8 @@ def _overview(report: dict[str, Any]) -> Table:
     table.add_row("dropped by the client", str(sub["dropped_by_client"]))
     table.add_row("accepted (202)", str(sub["ok"]))
     table.add_row("errors", _counts(sub["errors"]) or "none")
+    if sub["error_titles"]:
+        table.add_row("errors by title", _counts(sub["error_titles"]))
     table.add_row("accepted/s", f"{sub['ok_per_s']:,.1f}")
     table.add_row("finished / unfinished", f"{proc['finished']} / {proc['unfinished']}")
     table.add_row("finished/s", f"{proc['finished_per_s']:,.1f}")
