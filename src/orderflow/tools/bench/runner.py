@@ -31,6 +31,7 @@ from orderflow.tools.bench.tracking import CompletionTracker
 # The closed loop's order count is unknown in advance; this bounds it for choosing products
 # with enough stock (well above what one API process accepts per second today).
 _MAX_RATE_GUESS = 3000
+_TRACKING_CONNECTIONS = 16
 
 
 async def run_bench(config: BenchConfig, console: Console) -> dict[str, Any]:
@@ -56,11 +57,17 @@ async def run_bench(config: BenchConfig, console: Console) -> dict[str, Any]:
                 config.ceiling_duration,
             )
         keeper = asyncio.create_task(keep_fresh(client, customers))
+        # Tracking reads get connections of their own: they must neither wait behind the load
+        # nor take a connection from it.
+        tracking = aiohttp.ClientSession(
+            config.url, connector=aiohttp.TCPConnector(limit=_TRACKING_CONNECTIONS), timeout=timeout
+        )
         try:
             orders, reads, records, unfinished = await _drive(
-                client, customers, _mix(config, skus, config.seed), config, console
+                client, tracking, customers, _mix(config, skus, config.seed), config, console
             )
         finally:
+            await tracking.close()
             keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await keeper
@@ -79,6 +86,7 @@ def write_outputs(report: dict[str, Any], config: BenchConfig, console: Console)
 
 async def _drive(
     client: aiohttp.ClientSession,
+    tracking: aiohttp.ClientSession,
     customers: list[Customer],
     mix: OrderMix,
     config: BenchConfig,
@@ -87,7 +95,7 @@ async def _drive(
     orders = Recorder()
     reads = Recorder(started=orders.started, wall_start=orders.wall_start)
     load = OrderLoad(client, customers, mix, orders, config.idempotency_keys)
-    tracker = CompletionTracker(client, customers, orders.accepted)
+    tracker = CompletionTracker(tracking, customers, orders.accepted, _TRACKING_CONNECTIONS)
     stop = asyncio.Event()
     columns = (
         TextColumn("{task.description}"),
