@@ -84,9 +84,12 @@ def bench(
     """Load the order API and report throughput, errors and latency from each order's timeline."""
     import asyncio
 
+    import aiohttp
     from rich.console import Console
 
     from orderflow.tools.bench.config import BenchConfig, parse_range
+    from orderflow.tools.bench.customers import CustomerSetupError
+    from orderflow.tools.bench.mix import CatalogError
     from orderflow.tools.bench.runner import run_bench, write_outputs
 
     key_dir = None
@@ -124,7 +127,12 @@ def bench(
     except ValueError as exc:
         raise typer.BadParameter(str(exc)) from exc
     console = Console()
-    result = asyncio.run(run_bench(config, console))
+    try:
+        result = asyncio.run(run_bench(config, console))
+    except (CustomerSetupError, CatalogError, aiohttp.ClientError) as exc:
+        # Setting up failed (no system at the URL, a rate limit, an empty catalog): say so plainly.
+        console.print(f"[red]bench could not start:[/] {exc}")
+        raise typer.Exit(2) from exc
     write_outputs(result, config, console)
     if result["processing"]["unfinished"]:
         raise typer.Exit(1)
