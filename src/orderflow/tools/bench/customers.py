@@ -27,6 +27,7 @@ _RATE_LIMIT_HINT = (
     "ORDERFLOW_GATEWAY_LOGIN_IP_LIMIT on the gateway, or use fewer --customers"
 )
 _MAX_RATE_LIMIT_WAIT = 15.0
+_RETRY_RENEWAL = 5.0
 
 
 class CustomerSetupError(Exception):
@@ -86,7 +87,13 @@ async def keep_fresh(client: aiohttp.ClientSession, customers: list[Customer]) -
         for c in renewable:
             if c.renew_at <= time.monotonic() + 1.0 and c.refresh_token:
                 form = {"grant_type": "refresh_token", "refresh_token": c.refresh_token}
-                tokens = await _token(client, form)
+                try:
+                    tokens = await _token(client, form)
+                except (CustomerSetupError, _BadCredentialsError, aiohttp.ClientError):
+                    # The token still has a fifth of its life: try again shortly, and let
+                    # the run go on (its requests would show 401s if it never succeeds).
+                    c.renew_at = time.monotonic() + _RETRY_RENEWAL
+                    continue
                 c.headers.update(_bearer(tokens.access))
                 c.renew_at, c.refresh_token = tokens.renew_at, tokens.refresh
 
@@ -127,11 +134,14 @@ async def _token(client: aiohttp.ClientSession, form: dict[str, str]) -> _Tokens
 
 
 async def _post_waiting(
-    client: aiohttp.ClientSession, path: str, **kwargs: object
+    client: aiohttp.ClientSession,
+    path: str,
+    json: dict[str, str] | None = None,
+    data: dict[str, str] | None = None,
 ) -> tuple[int, str]:
     """POST, waiting out a short rate limit once; a long one is an error naming the fix."""
     for _ in range(2):
-        async with client.post(path, **kwargs) as response:  # type: ignore[arg-type]
+        async with client.post(path, json=json, data=data) as response:
             text = await response.text()
             if response.status != 429:
                 return response.status, text
