@@ -4,10 +4,12 @@
 #   bench/first_order.sh [REPO] [REF]        (default: this checkout's repository, HEAD)
 #
 # Clones REPO at REF into a temporary folder, starts `make run` there (on two free ports, so it
-# does not collide with an OrderFlow already running), waits for the gateway, registers a customer,
-# gets a token, places an order and polls it until `confirmed`; prints the seconds from the start
-# of `make run` (venv, install, migrate, seed, start) to that moment, then stops everything it
-# started and deletes the clone.
+# does not collide with an OrderFlow already running), waits for it to print its URLs, registers a
+# customer, gets a token, places an order and polls it until `confirmed`; prints the seconds from
+# the start of `make run` (venv, install, migrate, seed, start) to that moment, then stops
+# everything it started and deletes the clone. On stderr: how those seconds split between
+# installing (until make starts `orderflow run`), starting (until the URLs are printed) and the
+# order itself.
 #
 # CACHE=cold (default): pip's and uv's caches start empty (fresh folders, deleted afterwards).
 # CACHE=warm: they live in $BENCH_CACHE_DIR (default /tmp/orderflow-bench-cache), kept between
@@ -49,8 +51,7 @@ for s in socks:
 print(*(s.getsockname()[1] for s in socks))
 EOF
 )
-
-start=$(date +%s.%N)
+start=$(python3 -c 'import time; print(time.time())')
 (
   cd "$work/src"
   export ORDERFLOW_PORT="$port" ORDERFLOW_API_PORT="$api_port"
@@ -59,12 +60,12 @@ start=$(date +%s.%N)
 ) &
 pgid=$!  # setsid makes the make process the leader of its own group: its pid is the group id
 
-python3 - "$port" "$work/run.log" <<'EOF'
-import json, sys, time, urllib.error, urllib.parse, urllib.request
+python3 - "$start" "$port" "$work/run.log" <<'EOF'
+import json, sys, time, urllib.parse, urllib.request
 
-port, log = sys.argv[1], sys.argv[2]
+start, port, log = float(sys.argv[1]), sys.argv[2], sys.argv[3]
 base = f"http://127.0.0.1:{port}"
-deadline = time.monotonic() + 900
+deadline = start + 900
 
 
 def call(method, path, body=None, form=None, token=None, headers=None):
@@ -82,14 +83,15 @@ def call(method, path, body=None, form=None, token=None, headers=None):
         return json.loads(resp.read() or b"null")
 
 
-while True:  # the gateway answers once `make run` has installed, migrated and started it
-    if time.monotonic() > deadline:
-        sys.exit(f"make run did not come up; see {log}:\n" + open(log).read()[-3000:])
-    try:
-        call("GET", "/healthz")
-        break
-    except (OSError, urllib.error.URLError):
-        time.sleep(0.1)
+installed = None  # when make, done installing, starts `orderflow run`
+while "OrderFlow is running." not in (text := open(log).read()):  # printed once all is healthy
+    if installed is None and "bin/orderflow run" in text:
+        installed = time.time()
+    if time.time() > deadline:
+        sys.exit("make run did not come up:\n" + text[-3000:])
+    time.sleep(0.05)
+started = time.time()
+installed = installed or started
 
 email, password = "first-order@example.com", "correct horse battery"
 call("POST", "/auth/register", {"email": email, "password": password, "name": "First"})
@@ -107,10 +109,11 @@ while True:
     status = call("GET", f"/api/v1/orders/{order['id']}", token=token)["status"]
     if status == "confirmed":
         break
-    if status in ("failed", "cancelled") or time.monotonic() > deadline:
+    if status in ("failed", "cancelled") or time.time() > deadline:
         sys.exit(f"order ended {status}")
     time.sleep(0.05)
+done = time.time()
+print(f"install {installed - start:.1f} s, start {started - installed:.1f} s,"
+      f" order {done - started:.1f} s", file=sys.stderr)
+print(f"{done - start:.1f}")
 EOF
-
-end=$(date +%s.%N)
-python3 -c "import sys; print(f'{float(sys.argv[2]) - float(sys.argv[1]):.1f}')" "$start" "$end"
