@@ -17,6 +17,9 @@ UV         := $(UV_HOME)/bin/uv
 export UV_PYTHON := $(PYTHON)
 export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
+# Compile .pyc files while installing (as pip does): otherwise the first start compiles them, in
+# every process at once.
+export UV_COMPILE_BYTECODE := 1
 
 .PHONY: run test lint typecheck install install-dev lock upgrade clean bench
 
