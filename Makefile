@@ -19,14 +19,17 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PROJECT_ENVIRONMENT := $(VENV)
 # Compile .pyc files while installing (as pip does): otherwise the first start compiles them, in
 # every process at once.
-export UV_COMPILE_BYTECODE := 1
+export UV_COMPILE_BYTECODE ?= 1
 
 .PHONY: run test lint typecheck install install-dev lock upgrade clean bench
 
+# uv is one binary: pip puts it in .tools/ without a venv of its own (seconds faster), or, where
+# the machine's pip cannot install there, into a venv made for it.
 $(UV):
 	rm -rf .tools/uv-*
-	$(PYTHON) -m venv $(UV_HOME)
-	$(UV_HOME)/bin/pip install -qq uv==$(UV_VERSION)
+	$(PYTHON) -m pip install -qq --target $(UV_HOME) uv==$(UV_VERSION) 2>/dev/null \
+	  || { rm -rf $(UV_HOME) && $(PYTHON) -m venv $(UV_HOME) \
+	       && $(UV_HOME)/bin/pip install -qq uv==$(UV_VERSION); }
 
 # uv syncs in well under a second when nothing changed, so there is no stamp to go stale:
 # every target syncs the set it needs. `install` adds what is missing and leaves the rest
