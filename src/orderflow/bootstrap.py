@@ -17,7 +17,7 @@ from typing import TypeVar
 import structlog
 from fastapi import FastAPI
 
-from orderflow.adapters.broker.factory import broker_from_url
+from orderflow.adapters.broker import BrokerSettings, broker_from_url
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.migrate import migrate
 from orderflow.adapters.db.storage import SqlStorage
@@ -57,9 +57,8 @@ def build_storage(db: Database) -> Storage:
 
 
 def build_broker(settings: Settings) -> Broker:
-    return broker_from_url(
-        settings.broker_url, settings.broker_prefix, settings.broker_partitions or None
-    )
+    shared = BrokerSettings(settings.broker_prefix, settings.broker_partitions or None)
+    return broker_from_url(settings.broker_url, shared)
 
 
 def build_payment_gateway(settings: Settings) -> PaymentGateway:
