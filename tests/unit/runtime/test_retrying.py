@@ -4,6 +4,7 @@ once with no attempt after it."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
@@ -131,3 +132,17 @@ async def test_a_probe_that_hangs_is_cancelled_when_stop_is_set() -> None:
     assert await wait_until_reachable("broker", hanging, stop) is False
     assert cancelled.is_set()
     assert time.monotonic() - started < 1.0
+
+
+async def test_a_probe_that_swallows_a_cancellation_is_cancelled_again() -> None:
+    """Python 3.11's asyncio.wait_for can drop a cancellation that races with its result."""
+    stop = asyncio.Event()
+
+    async def stubborn() -> None:
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.sleep(3600)
+        await asyncio.sleep(3600)
+
+    asyncio.get_running_loop().call_later(0.05, stop.set)
+
+    assert await asyncio.wait_for(wait_until_reachable("broker", stubborn, stop), 5) is False

@@ -130,12 +130,18 @@ async def _unless_stopped(stop: asyncio.Event, probe: Callable[[], Awaitable[obj
         await asyncio.wait((attempt, stopping), return_when=asyncio.FIRST_COMPLETED)
     finally:
         stopping.cancel()
-        if not attempt.done():
-            attempt.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await attempt
+        await _cancel(attempt)
     if not attempt.cancelled():
         attempt.result()  # the probe's error, if it failed
+
+
+async def _cancel(task: asyncio.Future[object]) -> None:
+    # Again until it ends: on Python 3.11 asyncio.wait_for, which clients use inside connect,
+    # drops a cancellation that arrives as the awaited call completes (nats-py then kept
+    # connecting and the process never stopped).
+    while not task.done():
+        task.cancel()
+        await asyncio.wait((task,), timeout=0.1)
 
 
 async def _sleep_unless_stopped(stop: asyncio.Event, seconds: float) -> None:
