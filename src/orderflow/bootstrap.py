@@ -7,8 +7,8 @@ adapters) instead of patching anything.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
+import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -17,12 +17,13 @@ from typing import TypeVar
 import structlog
 from fastapi import FastAPI
 
-from orderflow.adapters.broker.factory import broker_from_url
+from orderflow.adapters.broker import BrokerSettings, broker_from_url
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.migrate import migrate
 from orderflow.adapters.db.storage import SqlStorage
 from orderflow.adapters.identity.assertions import ensure_signing_key, load_verifier
 from orderflow.adapters.payments.simulator import SimulatedPaymentGateway
+from orderflow.adapters.urls import redact_url
 from orderflow.config import Settings
 from orderflow.demo.catalog import seed_demo_catalog
 from orderflow.ports.broker import Broker, ConsumerSpec
@@ -42,6 +43,7 @@ from orderflow.services.runtime.dead_letters import DeadLetterWatcher
 from orderflow.services.runtime.handler import Handler
 from orderflow.services.runtime.health import HealthServer
 from orderflow.services.runtime.retention import ProcessedPruner
+from orderflow.services.runtime.retrying import retry_until_stopped, wait_until_reachable
 
 log = structlog.get_logger()
 
@@ -57,9 +59,8 @@ def build_storage(db: Database) -> Storage:
 
 
 def build_broker(settings: Settings) -> Broker:
-    return broker_from_url(
-        settings.broker_url, settings.broker_prefix, settings.broker_partitions or None
-    )
+    shared = BrokerSettings(settings.broker_prefix, settings.broker_partitions or None)
+    return broker_from_url(settings.broker_url, shared)
 
 
 def build_payment_gateway(settings: Settings) -> PaymentGateway:
@@ -194,17 +195,8 @@ class WorkerSet:
 
     async def _connect(self, broker: Broker) -> bool:
         """Connect, waiting out a broker that is not up yet; False if stopped meanwhile."""
-        delay = 0.5
-        while not self.stop.is_set():
-            try:
-                await broker.connect()
-                return True
-            except ConnectionError as exc:
-                log.warning("broker unreachable; retrying", error=str(exc), retry_in=delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), delay)
-                delay = min(delay * 2, 5.0)
-        return False
+        log.info("connecting to the broker", broker=redact_url(self.settings.broker_url))
+        return await wait_until_reachable("broker", broker.connect, self.stop, on=ConnectionError)
 
     async def _serve(self, storage: Storage, broker: Broker) -> None:
         relay = OutboxRelay(storage, broker, batch_size=self.settings.batch_size * 2)
@@ -226,15 +218,7 @@ class WorkerSet:
 
     async def _until_stopped(self, name: str, step: Callable[[], Awaitable[None]]) -> None:
         """Run `step` to completion, starting it again after an error (a broker or database
-        outage) with capped backoff, until it completes or the set is asked to stop."""
-        failures = 0
-        while not self.stop.is_set():
-            try:
-                await step()
-                return
-            except Exception as exc:
-                failures += 1
-                delay = min(0.25 * 2**failures, 5.0)
-                log.error("failed; restarting", task=name, error=repr(exc), retry_in=delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.stop.wait(), delay)
+        outage) with backoff, until it completes or the set is asked to stop."""
+        await retry_until_stopped(
+            step, self.stop, event="failed; restarting", level=logging.ERROR, task=name
+        )

@@ -14,7 +14,12 @@ from orderflow.config import Settings
 from orderflow.processes.logs import configure_logging
 from orderflow.tools.bench.command import bench as bench_command
 
-app = typer.Typer(no_args_is_help=True, help="OrderFlow: real-time order processing.")
+# A crash's traceback shows no local variables: they hold settings and URLs with passwords.
+app = typer.Typer(
+    no_args_is_help=True,
+    help="OrderFlow: real-time order processing.",
+    pretty_exceptions_show_locals=False,
+)
 serve_app = typer.Typer(no_args_is_help=True, help="Serve one HTTP service.")
 app.add_typer(serve_app, name="serve")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from orderflow.adapters.broker import broker_from_url
+from orderflow.adapters.broker import BrokerSettings, broker_from_url
 from orderflow.adapters.broker.embedded import EmbeddedBroker
 from orderflow.config import Settings
 from orderflow.ports.broker import Ack, Broker, ConsumerSpec, Delivery
@@ -26,7 +26,8 @@ async def embedded_factory(tmp_path: Path) -> AsyncIterator[BrokerFactory]:
     made: list[EmbeddedBroker] = []
 
     async def make(name: str = "main") -> Broker:
-        broker = EmbeddedBroker(tmp_path / f"{name}.db")
+        broker = broker_from_url(f"embedded://{tmp_path / name}.db")
+        assert isinstance(broker, EmbeddedBroker)  # the engine registered for the scheme
         await broker.connect()
         made.append(broker)
         return broker
@@ -53,15 +54,13 @@ def test_url_names_an_absolute_file(tmp_path: Path) -> None:
         EmbeddedBroker.from_url(f"embedded://{tmp_path}/broker.db?synchronous=off")
 
 
-def test_factory_builds_the_default_engine_from_settings(tmp_path: Path) -> None:
+def test_the_registry_builds_the_default_engine_from_settings(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path)
 
-    broker = broker_from_url(settings.broker_url, settings.broker_prefix)
+    broker = broker_from_url(settings.broker_url, BrokerSettings(settings.broker_prefix))
 
     assert isinstance(broker, EmbeddedBroker)
     assert broker.path == (tmp_path / "broker.db").resolve()
-    with pytest.raises(ValueError, match="unknown broker URL scheme 'kafka'"):
-        broker_from_url("kafka://localhost:9092", "orderflow")
 
 
 async def test_closing_a_consumer_hands_its_leases_back(embedded_factory: BrokerFactory) -> None:

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.requires_nats
 
 @pytest.fixture
 async def nats_factory() -> AsyncIterator[BrokerFactory]:
+    from orderflow.adapters.broker import BrokerSettings, broker_from_url
     from orderflow.adapters.broker.nats import NatsBroker
     from orderflow.ports.broker import Broker
 
@@ -26,7 +27,8 @@ async def nats_factory() -> AsyncIterator[BrokerFactory]:
 
     async def make(name: str = "main") -> Broker:
         # One prefix per test: every name reaches the same streams, like another process would.
-        broker = NatsBroker(url, prefix)
+        broker = broker_from_url(url, BrokerSettings(prefix))
+        assert isinstance(broker, NatsBroker)  # the engine registered for the scheme
         await broker.connect()
         made.append(broker)
         return broker

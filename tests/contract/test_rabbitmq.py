@@ -15,6 +15,7 @@ pytestmark = pytest.mark.requires_rabbitmq
 
 @pytest.fixture
 async def rabbitmq_factory() -> AsyncIterator[BrokerFactory]:
+    from orderflow.adapters.broker import BrokerSettings, broker_from_url
     from orderflow.adapters.broker.rabbitmq import RabbitMqBroker
     from orderflow.ports.broker import Broker
 
@@ -26,7 +27,8 @@ async def rabbitmq_factory() -> AsyncIterator[BrokerFactory]:
 
     async def make(name: str = "main") -> Broker:
         # One prefix per test: every name reaches the same queues, like another process would.
-        broker = RabbitMqBroker(url, prefix)
+        broker = broker_from_url(url, BrokerSettings(prefix))
+        assert isinstance(broker, RabbitMqBroker)  # the engine registered for the scheme
         await broker.connect()
         made.append(broker)
         return broker

@@ -18,9 +18,8 @@ from pathlib import Path
 
 import httpx
 
-from orderflow.adapters.broker.factory import broker_from_url
 from orderflow.adapters.identity.assertions import AssertionSigner, ensure_signing_key
-from orderflow.bootstrap import WORKERS, declare_topology
+from orderflow.bootstrap import WORKERS, build_broker, declare_topology
 from orderflow.config import Settings
 from orderflow.demo.catalog import PLENTY, SCARCE
 from tests.support.databases import stock_levels
@@ -139,7 +138,7 @@ class Cluster:
     async def destroy_broker_objects(self) -> None:
         """Delete this run's streams / queues from the shared server."""
         settings = Settings(broker_url=self.broker_url, broker_prefix=self.prefix)
-        broker = broker_from_url(self.broker_url, self.prefix)
+        broker = build_broker(settings)
         try:
             await broker.connect()
             await declare_topology(broker, settings)

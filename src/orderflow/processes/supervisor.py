@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import structlog
 
+from orderflow.services.runtime.retrying import RESTART_PROCESS
+
 log = structlog.get_logger()
 
 
@@ -74,7 +76,7 @@ class Supervisor:
                 # Crash loops back off; a child that had been running a while starts afresh.
                 stable = loop.time() - self._started_at[name] > _STABLE_AFTER
                 restarts[name] = 1 if stable else restarts.get(name, 0) + 1
-                delay = min(10.0, 0.5 * 2 ** min(restarts[name], 5))
+                delay = RESTART_PROCESS.delay(restarts[name])
                 log.error("child exited; restarting", child=name, code=code, restart_in=delay)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), delay)

@@ -21,6 +21,7 @@ import structlog
 
 from orderflow.ports.broker import Broker
 from orderflow.ports.storage import Storage
+from orderflow.services.runtime.retrying import STOPPED, retry_until_stopped
 
 log = structlog.get_logger()
 
@@ -49,18 +50,13 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("relay started")
-        failures = 0
         poll = self._poll[0]
         while not stop.is_set():
-            try:
-                published = await self.publish_batch()
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                delay = min(5.0, 0.1 * 2**failures)
-                log.warning("relay publish failed; will retry", error=repr(exc), retry_in=delay)
-                await _sleep_or_stop(stop, delay)
-                continue
+            published = await retry_until_stopped(
+                self.publish_batch, stop, event="relay publish failed; will retry"
+            )
+            if published is STOPPED:
+                break
             poll = self._poll[0] if published else min(poll * 1.25, self._poll[1])
             if published < self._batch_size:
                 self._wakeup.clear()
@@ -85,8 +81,3 @@ class OutboxRelay:
         async with self._storage.write() as tx:
             await tx.outbox.remove([row.id for row in rows])
         return len(rows)
-
-
-async def _sleep_or_stop(stop: asyncio.Event, delay: float) -> None:
-    with contextlib.suppress(TimeoutError):
-        await asyncio.wait_for(stop.wait(), delay)

@@ -9,7 +9,6 @@ applied one by one, each in a savepoint, so one failure does not undo its neighb
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -19,9 +18,9 @@ from orderflow.domain.messages import Message, ProcessingFailed
 from orderflow.messaging.envelope import MalformedMessageError, decode, encode
 from orderflow.ports.broker import Ack, Broker, ConsumerSpec, DeadLetter, Delivery, Outcome, Retry
 from orderflow.ports.storage import Storage, Writes
-from orderflow.services.runtime.backoff import retry_delay
 from orderflow.services.runtime.dead_letters import REPORTED_BY, report_key
 from orderflow.services.runtime.handler import BatchResult, Handler, PermanentError
+from orderflow.services.runtime.retrying import redelivery_delay, wait_until_reachable
 
 log = structlog.get_logger()
 
@@ -70,17 +69,7 @@ class ConsumerRunner(Generic[T]):
 
     async def _database_answers(self, stop: asyncio.Event) -> bool:
         """Wait until the database answers; False if asked to stop first."""
-        delay = 0.25
-        while not stop.is_set():
-            try:
-                await self._storage.ping()
-                return True
-            except Exception as exc:
-                log.warning("database unreachable; waiting", error=repr(exc), retry_in=delay)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
-                delay = min(delay * 2, 5.0)
-        return False
+        return await wait_until_reachable("database", self._storage.ping, stop)
 
     async def process(self, deliveries: Sequence[Delivery]) -> list[tuple[Delivery, Outcome]]:
         outcomes: dict[int, Outcome] = {}
@@ -177,4 +166,4 @@ class ConsumerRunner(Generic[T]):
         reason = f"{type(exc).__name__}: {exc}"
         if isinstance(exc, PermanentError) or delivery.attempt >= self.spec.max_attempts:
             return DeadLetter(reason)
-        return Retry(retry_delay(delivery.attempt, *self._retry))
+        return Retry(redelivery_delay(delivery.attempt, *self._retry))

@@ -1,9 +1,11 @@
 """A tiny HTTP endpoint for processes that serve no HTTP otherwise (workers, the relay).
 
 `GET /healthz` answers 200 while the event loop runs (liveness: restart me if this fails);
-`GET /readyz` answers 200 when every check passes and 503 with the failures otherwise
-(readiness: the database and the broker are reachable). Anything else is 404. Plain
-asyncio streams: two routes do not need a web framework in every worker.
+`GET /readyz` answers 200 when every check passes and otherwise 503, a problem+json naming the
+failed checks (readiness: the database and the broker are reachable). The endpoint needs no
+credentials, so why a check failed is logged, never answered: error texts can name hosts and
+users. Anything else is 404. Plain asyncio streams: two routes do not need a web framework in
+every worker.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ log = structlog.get_logger()
 
 Check = Callable[[], Awaitable[object]]
 CHECK_TIMEOUT = 3.0
+JSON = "application/json"
+PROBLEM_JSON = "application/problem+json"
 
 
 class HealthServer:
@@ -38,25 +42,27 @@ class HealthServer:
             with contextlib.suppress(Exception):
                 await self._server.wait_closed()
 
-    async def readiness(self) -> dict[str, str]:
-        """Each check's result: "ok" or what went wrong."""
+    async def failed_checks(self) -> list[str]:
+        """The names of the checks that fail now; why each failed is logged."""
         names = list(self._checks)
         results = await asyncio.gather(
             *(asyncio.wait_for(self._checks[n](), CHECK_TIMEOUT) for n in names),
             return_exceptions=True,
         )
-        return {
-            name: f"{type(r).__name__}: {r}" if isinstance(r, BaseException) else "ok"
-            for name, r in zip(names, results, strict=True)
-        }
+        errors = {n: r for n, r in zip(names, results, strict=True) if isinstance(r, BaseException)}
+        if errors:
+            log.warning(
+                "not ready", failed=list(errors), errors={n: repr(e) for n, e in errors.items()}
+            )
+        return list(errors)
 
     async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 5.0)
             method, path, *_ = request.split(b"\r\n", 1)[0].decode("latin-1").split(" ")
-            status, body = await self._answer(method, path.split("?", 1)[0])
+            status, content_type, body = await self._answer(method, path.split("?", 1)[0])
             writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+                f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\n"
                 f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
                 + body
             )
@@ -68,14 +74,22 @@ class HealthServer:
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
 
-    async def _answer(self, method: str, path: str) -> tuple[str, bytes]:
+    async def _answer(self, method: str, path: str) -> tuple[str, str, bytes]:
         if method not in ("GET", "HEAD"):
-            return "405 Method Not Allowed", b'{"status":"method not allowed"}'
+            return "405 Method Not Allowed", JSON, b'{"status":"method not allowed"}'
         if path == "/healthz":
-            return "200 OK", b'{"status":"ok"}'
+            return "200 OK", JSON, b'{"status":"ok"}'
         if path == "/readyz":
-            checks = await self.readiness()
-            ready = all(v == "ok" for v in checks.values())
-            body = orjson.dumps({"status": "ready" if ready else "not ready", **checks})
-            return ("200 OK" if ready else "503 Service Unavailable"), body
-        return "404 Not Found", b'{"status":"not found"}'
+            failed = await self.failed_checks()
+            if not failed:
+                ok = orjson.dumps({"status": "ready", **dict.fromkeys(self._checks, "ok")})
+                return "200 OK", JSON, ok
+            problem = {
+                "type": "about:blank",
+                "title": "Not ready",
+                "status": 503,
+                "detail": f"failed: {', '.join(failed)}",
+                "failed": failed,
+            }
+            return "503 Service Unavailable", PROBLEM_JSON, orjson.dumps(problem)
+        return "404 Not Found", JSON, b'{"status":"not found"}'

@@ -26,6 +26,7 @@ from urllib.parse import parse_qs, urlsplit
 from orderflow.adapters.broker.embedded import store
 from orderflow.adapters.broker.embedded.consumer import EmbeddedConsumer
 from orderflow.adapters.broker.embedded.schema import Synchronous, open_database
+from orderflow.adapters.urls import redact_url
 from orderflow.ports.broker import ConsumerSpec, DeadLetterRecord, OutgoingMessage
 
 P = ParamSpec("P")
@@ -61,7 +62,9 @@ class EmbeddedBroker:
     def from_url(cls, url: str) -> EmbeddedBroker:
         parts = urlsplit(url)
         if parts.scheme != "embedded" or parts.netloc or not parts.path.startswith("/"):
-            raise ValueError(f"expected embedded:///absolute/path/broker.db, got {url!r}")
+            raise ValueError(
+                f"expected embedded:///absolute/path/broker.db, got {redact_url(url)!r}"
+            )
         sync = parse_qs(parts.query).get("synchronous", ["full"])[-1].upper()
         if sync not in ("FULL", "NORMAL"):
             raise ValueError(f"synchronous must be full or normal, got {sync.lower()!r}")

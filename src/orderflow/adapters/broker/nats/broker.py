@@ -22,14 +22,20 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-import nats
-from nats.errors import Error as NatsError
-from nats.js import api
-from nats.js.errors import NotFoundError
+try:
+    import nats
+    from nats.errors import Error as NatsError
+    from nats.js import api
+    from nats.js.errors import NotFoundError
+except ImportError as exc:  # an optional engine: its library comes with the extra
+    raise ImportError(
+        "the NATS broker engine needs nats-py: pip install 'orderflow[nats]'"
+    ) from exc
 
 from orderflow.adapters.broker.nats import topology as names
 from orderflow.adapters.broker.nats.consumer import NatsConsumer
 from orderflow.adapters.broker.nats.topology import Topology
+from orderflow.adapters.urls import redact_url
 from orderflow.ports.broker import ConsumerSpec, DeadLetterRecord, OutgoingMessage
 
 PUBLISH_TIMEOUT = 5.0
@@ -48,6 +54,7 @@ class NatsBroker:
         max_age: float = DEFAULT_MAX_AGE,
     ) -> None:
         self.url = url
+        self.shown_url = redact_url(url)  # for errors and logs: no credentials
         self.topology = Topology(prefix, partitions)
         self._dedup_window = dedup_window
         self._max_age = max_age
@@ -73,7 +80,7 @@ class NatsBroker:
                 connect_timeout=2,
             )
         except (OSError, NatsError) as exc:
-            raise ConnectionError(f"cannot reach NATS at {self.url}: {exc}") from exc
+            raise ConnectionError(f"cannot reach NATS at {self.shown_url}: {exc}") from exc
         self._js = self._nc.jetstream(timeout=PUBLISH_TIMEOUT)
         await self._ensure_streams()
 
@@ -117,11 +124,11 @@ class NatsBroker:
 
     async def ping(self) -> None:
         if self._nc is None or not self._nc.is_connected:
-            raise ConnectionError(f"not connected to NATS at {self.url}")
+            raise ConnectionError(f"not connected to NATS at {self.shown_url}")
         try:
             await self._nc.flush(timeout=2)
         except (OSError, NatsError, TimeoutError) as exc:
-            raise ConnectionError(f"NATS at {self.url} does not answer: {exc}") from exc
+            raise ConnectionError(f"NATS at {self.shown_url} does not answer: {exc}") from exc
 
     async def declare(self, spec: ConsumerSpec) -> None:
         signature = (spec.group, spec.topics)
@@ -159,13 +166,15 @@ class NatsBroker:
         # While reconnecting nats-py would buffer the publish; fail instead so the caller's
         # outbox keeps the message.
         if self._nc is None or not self._nc.is_connected:
-            raise ConnectionError(f"not connected to NATS at {self.url}; nothing was published")
+            raise ConnectionError(
+                f"not connected to NATS at {self.shown_url}; nothing was published"
+            )
         try:
             for start in range(0, len(messages), PUBLISH_CHUNK):
                 chunk = messages[start : start + PUBLISH_CHUNK]
                 await asyncio.gather(*(self._publish_one(m) for m in chunk))
         except (OSError, NatsError, TimeoutError) as exc:
-            raise ConnectionError(f"publish to NATS at {self.url} failed: {exc}") from exc
+            raise ConnectionError(f"publish to NATS at {self.shown_url} failed: {exc}") from exc
 
     async def _publish_one(self, message: OutgoingMessage) -> None:
         headers = {
@@ -226,4 +235,4 @@ class NatsBroker:
                 await self._js.delete_stream(stream)
 
     def __repr__(self) -> str:
-        return f"NatsBroker({self.url!r}, {self.topology.prefix!r})"
+        return f"NatsBroker({self.shown_url!r}, {self.topology.prefix!r})"

@@ -16,8 +16,13 @@ import contextlib
 from collections.abc import Sequence
 from typing import Any
 
-import aio_pika
-from aio_pika.exceptions import AMQPError, ChannelClosed
+try:
+    import aio_pika
+    from aio_pika.exceptions import AMQPError, ChannelClosed
+except ImportError as exc:  # an optional engine: its library comes with the extra
+    raise ImportError(
+        "the RabbitMQ broker engine needs aio-pika: pip install 'orderflow[rabbitmq]'"
+    ) from exc
 
 from orderflow.adapters.broker.rabbitmq import topology as names
 from orderflow.adapters.broker.rabbitmq.consumer import (
@@ -26,6 +31,7 @@ from orderflow.adapters.broker.rabbitmq.consumer import (
     header_text,
 )
 from orderflow.adapters.broker.rabbitmq.topology import Topology
+from orderflow.adapters.urls import redact_url
 from orderflow.ports.broker import ConsumerSpec, DeadLetterRecord, OutgoingMessage
 
 PUBLISH_TIMEOUT = 10.0
@@ -37,6 +43,7 @@ class RabbitMqBroker:
         self, url: str, prefix: str, *, partitions: int = names.DEFAULT_PARTITIONS
     ) -> None:
         self.url = url
+        self.shown_url = redact_url(url)  # for errors and logs: no credentials
         self.topology = Topology(prefix, partitions)
         self._connection: Any = None
         self._channel: Any = None
@@ -66,7 +73,7 @@ class RabbitMqBroker:
                     self.topology.dead_letter_exchange, aio_pika.ExchangeType.DIRECT, durable=True
                 )
             except (OSError, AMQPError, TimeoutError) as exc:
-                raise ConnectionError(f"cannot reach RabbitMQ at {self.url}: {exc}") from exc
+                raise ConnectionError(f"cannot reach RabbitMQ at {self.shown_url}: {exc}") from exc
             return self._channel
 
     def _channel_usable(self) -> bool:
@@ -81,7 +88,7 @@ class RabbitMqBroker:
         try:
             return await aio_pika.connect(self.url, timeout=5)
         except (OSError, AMQPError, TimeoutError) as exc:
-            raise ConnectionError(f"cannot reach RabbitMQ at {self.url}: {exc}") from exc
+            raise ConnectionError(f"cannot reach RabbitMQ at {self.shown_url}: {exc}") from exc
 
     async def close(self) -> None:
         for consumer in self._consumers:
@@ -97,7 +104,7 @@ class RabbitMqBroker:
         try:
             await channel.get_exchange(self.topology.exchange, ensure=True)
         except (OSError, AMQPError) as exc:
-            raise ConnectionError(f"RabbitMQ at {self.url} does not answer: {exc}") from exc
+            raise ConnectionError(f"RabbitMQ at {self.shown_url} does not answer: {exc}") from exc
 
     async def declare(self, spec: ConsumerSpec) -> None:
         signature = (spec.group, spec.topics)
@@ -149,7 +156,7 @@ class RabbitMqBroker:
                     await asyncio.gather(*(self._publish_one(exchange, m) for m in chunk))
         except (OSError, AMQPError, TimeoutError) as exc:
             # Not confirmed means not published as far as the caller knows: its outbox retries.
-            raise ConnectionError(f"publish to RabbitMQ at {self.url} failed: {exc}") from exc
+            raise ConnectionError(f"publish to RabbitMQ at {self.shown_url} failed: {exc}") from exc
 
     async def _publish_one(self, exchange: Any, message: OutgoingMessage) -> None:
         headers: dict[str, Any] = {
@@ -219,7 +226,7 @@ class RabbitMqBroker:
         await channel.close()
 
     def __repr__(self) -> str:
-        return f"RabbitMqBroker({self.url!r}, {self.topology.prefix!r})"
+        return f"RabbitMqBroker({self.shown_url!r}, {self.topology.prefix!r})"
 
 
 def _dead_letter_record(group: str, message: Any) -> DeadLetterRecord:
