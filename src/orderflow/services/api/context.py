@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orderflow.adapters.db.engine import Database
-from orderflow.adapters.identity.assertions import AssertionVerifier
+from orderflow.ports.identity import IdentityVerifier
 from orderflow.services.api.catalog_cache import CatalogCache
 from orderflow.services.api.intake import OrderIntake
 
@@ -15,4 +15,4 @@ class ApiContext:
     db: Database
     intake: OrderIntake
     catalog: CatalogCache
-    verifier: AssertionVerifier
+    verifier: IdentityVerifier

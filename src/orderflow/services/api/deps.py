@@ -10,13 +10,13 @@ from typing import Annotated
 from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
-from orderflow.adapters.identity.assertions import HEADER, InvalidAssertionError
 from orderflow.domain.identity import Identity
+from orderflow.ports.identity import ASSERTION_HEADER, InvalidAssertionError
 from orderflow.services.api.context import ApiContext
-from orderflow.services.api.problems import ProblemError
+from orderflow.web.problems import ProblemError, documented
 
 _assertion = APIKeyHeader(
-    name=HEADER,
+    name=ASSERTION_HEADER,
     auto_error=False,
     description="Identity assertion signed by the gateway (the gateway adds it; clients cannot).",
 )
@@ -42,3 +42,6 @@ async def _identity(ctx: Context, token: Annotated[str | None, Security(_asserti
 
 
 CurrentIdentity = Annotated[Identity, Depends(_identity)]
+
+# The problems any route with a body and an identity can answer (OpenAPI).
+PROBLEM_RESPONSES = documented(400, 401, 413, 422)

@@ -10,7 +10,7 @@ import orjson
 
 from orderflow.adapters.db.orders import NewOrder
 from orderflow.domain.order import OrderStatus
-from orderflow.services.api.problems import ProblemError
+from orderflow.web.problems import ProblemError
 
 
 def _utc(value: datetime) -> datetime:

@@ -20,9 +20,8 @@ from orderflow.domain.identity import Identity
 from orderflow.domain.order import OrderStatus
 from orderflow.domain.pricing import price_order
 from orderflow.messaging.envelope import encode
-from orderflow.services.api.deps import Context, CurrentIdentity
+from orderflow.services.api.deps import PROBLEM_RESPONSES, Context, CurrentIdentity
 from orderflow.services.api.intake import IdempotencyConflictError, OverloadedError
-from orderflow.services.api.problems import PROBLEM_RESPONSES, ProblemError, documented
 from orderflow.services.api.schemas import CancelIn, OrderIn, OrderOut, OrderPage
 from orderflow.services.api.serialize import (
     decode_time_cursor,
@@ -31,6 +30,7 @@ from orderflow.services.api.serialize import (
     order_json,
 )
 from orderflow.services.runtime.transitions import apply_events
+from orderflow.web.problems import ProblemError, documented
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
@@ -113,7 +113,7 @@ async def get_order(order_id: uuid.UUID, ctx: Context, who: CurrentIdentity) -> 
     async with ctx.db.read() as conn:
         row = await OrderQueries(conn).get(str(order_id), _owner_filter(who))
     if row is None:
-        raise ProblemError(404, "Not found", f"no order {order_id}")
+        raise ProblemError(404, "Not Found", f"no order {order_id}")
     return _json(order_json(row))
 
 
@@ -156,7 +156,7 @@ async def cancel_order(
     async with ctx.db.write() as conn:
         queries = OrderQueries(conn)
         if await queries.get(oid, _owner_filter(who)) is None:
-            raise ProblemError(404, "Not found", f"no order {oid}")
+            raise ProblemError(404, "Not Found", f"no order {oid}")
         try:
             [produced] = await apply_events(
                 SqlOrderRepository(conn), [m.CancellationRequested(oid, actor, reason)], actor=actor
