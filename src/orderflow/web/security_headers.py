@@ -3,8 +3,6 @@ so an upstream's own stricter policy, say a CSP with hashes, wins)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 Headers = list[tuple[bytes, bytes]]
 
 _ALWAYS = ((b"x-content-type-options", b"nosniff"),)
@@ -15,26 +13,31 @@ _HTML = (
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 )
 STRICT_CSP = b"default-src 'self'; frame-ancestors 'none'; base-uri 'none'"
-_HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
+_HSTS = ((b"strict-transport-security", b"max-age=31536000; includeSubDomains"),)
 
 
-@dataclass(frozen=True, slots=True)
 class SecurityHeaders:
     """`csp` is sent on HTML pages (None: no policy, e.g. for the API's Swagger UI, whose
     scripts come from a CDN); HSTS only behind TLS."""
 
-    hsts: bool = False
-    csp: bytes | None = STRICT_CSP
+    __slots__ = ("_html", "_other")
+
+    def __init__(self, *, hsts: bool = False, csp: bytes | None = STRICT_CSP) -> None:
+        # Both lists are built once: this runs on every response of the gateway's hot path.
+        hsts_headers = _HSTS if hsts else ()
+        csp_headers = ((b"content-security-policy", csp),) if csp is not None else ()
+        self._other = (*_ALWAYS, *hsts_headers)
+        self._html = (*_ALWAYS, *_HTML, *csp_headers, *hsts_headers)
 
     def add_to(self, headers: Headers) -> Headers:
-        present = {name.lower() for name, _ in headers}
-        extra = list(_ALWAYS)
-        content_type = next((v for n, v in headers if n.lower() == b"content-type"), b"")
-        if content_type.startswith(b"text/html"):
-            extra += _HTML
-            if self.csp is not None:
-                extra.append((b"content-security-policy", self.csp))
-        if self.hsts:
-            extra.append(_HSTS)
-        headers += [(n, v) for n, v in extra if n not in present]
+        present = set()
+        content_type = b""
+        for name, value in headers:
+            lowered = name.lower()
+            present.add(lowered)
+            if lowered == b"content-type":
+                content_type = value
+        for header in self._html if content_type.startswith(b"text/html") else self._other:
+            if header[0] not in present:
+                headers.append(header)
         return headers

@@ -6,7 +6,7 @@ from starlette.types import Scope
 
 from orderflow.domain.identity import Identity
 from orderflow.services.gateway.forwarding import AssertionMinter, strip_headers
-from orderflow.web.request_context import client_ip_of, request_id_of
+from orderflow.web.request_context import CLIENT_IP_KEY, REQUEST_ID_KEY
 
 
 def upstream_headers(
@@ -15,8 +15,8 @@ def upstream_headers(
     host = next((v for k, v in scope["headers"] if k == b"host"), b"")
     headers = strip_headers(scope["headers"])
     headers.append(minter.header(identity))
-    headers.append((b"x-request-id", request_id_of(scope).encode()))
-    headers.append((b"x-forwarded-for", client_ip_of(scope).encode()))
+    headers.append((b"x-request-id", scope[REQUEST_ID_KEY].encode()))
+    headers.append((b"x-forwarded-for", scope[CLIENT_IP_KEY].encode()))
     headers.append(
         (b"x-forwarded-proto", b"https" if scope["scheme"] in ("https", "wss") else b"http")
     )
