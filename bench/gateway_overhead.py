@@ -82,8 +82,9 @@ def run_upstream(port: int, jwks: str) -> None:
 def run_gateway(port: int, data_dir: str, upstream: str) -> None:
     import structlog
 
+    from orderflow.bootstrap import build_gateway
     from orderflow.config import Settings
-    from orderflow.services.gateway import GatewaySettings, create_gateway_app
+    from orderflow.services.gateway import GatewaySettings
 
     sink = open("/dev/null", "w")  # noqa: SIM115 - lives as long as the process
     structlog.configure(
@@ -96,7 +97,7 @@ def run_gateway(port: int, data_dir: str, upstream: str) -> None:
     )
     settings = Settings(data_dir=Path(data_dir))
     gw = GatewaySettings(api_upstream=upstream, login_ip_limit=10_000)
-    app = create_gateway_app(settings, gw)
+    app = build_gateway(settings, gw)
     uvicorn.run(
         app,
         host="127.0.0.1",

@@ -16,12 +16,23 @@ from typing import TypeVar
 
 import structlog
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncEngine
+from starlette.applications import Starlette
 
 from orderflow.adapters.broker import BrokerSettings, broker_from_url
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.migrate import migrate
 from orderflow.adapters.db.storage import SqlStorage
-from orderflow.adapters.identity.assertions import ensure_signing_key, load_verifier
+from orderflow.adapters.gateway_db import database as gateway_db
+from orderflow.adapters.gateway_db.accounts import SqlAccounts
+from orderflow.adapters.gateway_db.api_keys import SqlApiKeys
+from orderflow.adapters.gateway_db.refresh_tokens import SqlRefreshTokens
+from orderflow.adapters.identity.access_tokens import EdDsaAccessTokens, rotate_access_key
+from orderflow.adapters.identity.assertions import (
+    AssertionSigner,
+    ensure_signing_key,
+    load_verifier,
+)
 from orderflow.adapters.payments.simulator import SimulatedPaymentGateway
 from orderflow.adapters.urls import redact_url
 from orderflow.config import Settings
@@ -32,6 +43,9 @@ from orderflow.ports.storage import Storage
 from orderflow.services.api.app import create_api_app
 from orderflow.services.api.catalog_cache import CatalogCache
 from orderflow.services.api.context import ApiContext
+from orderflow.services.gateway import GatewayParts, GatewaySettings, create_gateway_app
+from orderflow.services.gateway.admin import create_admin
+from orderflow.services.gateway.app import passwords_for
 from orderflow.services.inventory.handler import InventoryHandler
 from orderflow.services.orders.intake import OrderIntake
 from orderflow.services.orders.saga import OrderSaga
@@ -94,7 +108,74 @@ def build_api(settings: Settings, db: Database | None = None) -> FastAPI:
         catalog=CatalogCache(storage),
         verifier=load_verifier(settings.identity_jwks_file),
     )
-    return create_api_app(ctx)
+    return create_api_app(ctx, readiness={"database": storage.ping})
+
+
+def resolve_gateway_settings(
+    settings: Settings, gateway_settings: GatewaySettings | None = None
+) -> GatewaySettings:
+    """The gateway's settings (`ORDERFLOW_GATEWAY_*` unless given), paths filled in."""
+    return (gateway_settings or GatewaySettings()).resolved(settings)
+
+
+def build_gateway(settings: Settings, gateway_settings: GatewaySettings | None = None) -> Starlette:
+    """The gateway app with its stores and keys; its database is migrated when it starts."""
+    gw = resolve_gateway_settings(settings, gateway_settings)
+    engine = gateway_db.create_engine(gw.database_url)
+    parts = GatewayParts(
+        accounts=SqlAccounts(engine),
+        refresh_tokens=SqlRefreshTokens(engine, gw.refresh_token_ttl),
+        api_keys=SqlApiKeys(engine, gw.api_key_cache_seconds),
+        tokens=EdDsaAccessTokens(gw.access_keys_dir, gw.access_token_ttl),
+        signer=AssertionSigner(ensure_signing_key(settings.identity_keys_dir)),
+        readiness={"database": functools.partial(gateway_db.ping, engine)},
+        on_start=functools.partial(gateway_db.migrate, engine),
+        on_stop=engine.dispose,
+    )
+    return create_gateway_app(gw, parts)
+
+
+@asynccontextmanager
+async def _gateway_database(gw: GatewaySettings) -> AsyncIterator[AsyncEngine]:
+    engine = gateway_db.create_engine(gw.database_url)
+    try:
+        await gateway_db.migrate(engine)
+        yield engine
+    finally:
+        await engine.dispose()
+
+
+async def migrate_gateway(
+    settings: Settings, gateway_settings: GatewaySettings | None = None
+) -> None:
+    async with _gateway_database(resolve_gateway_settings(settings, gateway_settings)):
+        pass
+
+
+async def create_gateway_admin(
+    settings: Settings,
+    email: str,
+    password: str,
+    gateway_settings: GatewaySettings | None = None,
+) -> str:
+    """Create an admin account (the database migrated first) and return its id; raises
+    AdminInputError for a bad email or password, EmailTakenError if the email exists."""
+    gw = resolve_gateway_settings(settings, gateway_settings)
+    async with _gateway_database(gw) as engine:
+        return await create_admin(
+            SqlAccounts(engine),
+            passwords_for(gw),
+            email,
+            password,
+            min_length=gw.password_min_length,
+        )
+
+
+def rotate_gateway_key(settings: Settings, gateway_settings: GatewaySettings | None = None) -> str:
+    """Add a new access-token signing key and return its kid. Running gateways sign with it once
+    they re-read their JWKS (within about a second of their next token check or JWKS fetch;
+    adapters/identity/access_tokens.py says exactly when), starting ones at once."""
+    return rotate_access_key(resolve_gateway_settings(settings, gateway_settings).access_keys_dir)
 
 
 # Each consumer group and the topics it reads.

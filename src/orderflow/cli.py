@@ -123,12 +123,13 @@ async def _prepare_gateway(settings: Settings) -> str | None:
     password (it is stored only as a hash, so this is the one time it can be shown)."""
     import secrets
 
-    from orderflow.services.gateway import EmailTakenError, create_admin, migrate
+    from orderflow.bootstrap import create_gateway_admin, migrate_gateway
+    from orderflow.ports.accounts import EmailTakenError
 
-    await migrate(settings)
+    await migrate_gateway(settings)
     password = secrets.token_urlsafe(12)
     try:
-        await create_admin(settings, DEMO_ADMIN, password)
+        await create_gateway_admin(settings, DEMO_ADMIN, password)
     except EmailTakenError:
         return None
     return password
@@ -184,11 +185,11 @@ def serve_api(
 @serve_app.command("gateway")
 def serve_gateway(port: Port = None, data_dir: DataDir = None) -> None:
     """The authentication gateway: the public entry point."""
-    from orderflow.services.gateway import create_gateway_app
+    from orderflow.bootstrap import build_gateway
 
     settings = _settings(data_dir=data_dir)
     configure_logging("gateway", settings.log_level, settings.log_json)
-    _serve(create_gateway_app(settings), settings.host, port or settings.port)
+    _serve(build_gateway(settings), settings.host, port or settings.port)
 
 
 admin_app = typer.Typer(no_args_is_help=True, help="Manage gateway accounts.")
@@ -202,11 +203,13 @@ def admin_create(
     data_dir: DataDir = None,
 ) -> None:
     """Create an admin account in the gateway's database."""
-    from orderflow.services.gateway import AdminInputError, EmailTakenError, create_admin
+    from orderflow.bootstrap import create_gateway_admin
+    from orderflow.ports.accounts import EmailTakenError
+    from orderflow.services.gateway.admin import AdminInputError
 
     settings = _settings(data_dir=data_dir)
     try:
-        account = asyncio.run(create_admin(settings, email, password))
+        account = asyncio.run(create_gateway_admin(settings, email, password))
     except (AdminInputError, EmailTakenError) as exc:
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
@@ -258,13 +261,11 @@ def relay(
 def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     """Apply database migrations."""
     from orderflow.adapters.db.migrate import migrate as apply
-    from orderflow.bootstrap import open_database
+    from orderflow.bootstrap import migrate_gateway, open_database
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
 
     async def main() -> None:
-        from orderflow.services.gateway import migrate as migrate_gateway
-
         async with open_database(settings) as db:
             await apply(db)
         await migrate_gateway(settings)

@@ -15,8 +15,9 @@ import httpx
 import uvicorn
 from starlette.types import ASGIApp
 
+from orderflow.bootstrap import build_gateway, create_gateway_admin
 from orderflow.config import Settings
-from orderflow.services.gateway import GatewaySettings, create_admin, create_gateway_app
+from orderflow.services.gateway import GatewaySettings
 from tests.gateway.upstream_app import create_upstream
 
 PASSWORD = "correct horse battery"
@@ -126,7 +127,7 @@ async def admin(
     gw: GatewaySettings,
     email: str = "root@example.com",
 ) -> dict[str, Any]:
-    await create_admin(settings, email, PASSWORD, gateway_settings=gw)
+    await create_gateway_admin(settings, email, PASSWORD, gateway_settings=gw)
     return await login(client, email)
 
 
@@ -168,7 +169,7 @@ async def build_stack(
     table = routes if routes is not None else standard_routes(upstream_url)
     gw = gateway_settings(write_routes(tmp_path / "routes.json", table), **overrides)
     # The gateway creates the identity keys the upstream trusts, so it is built first.
-    app = create_gateway_app(settings, gw)
+    app = build_gateway(settings, gw)
     release = asyncio.Event()
     upstream = create_upstream(settings.identity_jwks_file, release)
     async with (

@@ -121,3 +121,38 @@ async def test_bad_bodies_are_problems(stack: Stack) -> None:
     wrong_method = await stack.client.get("/auth/token")
     assert wrong_method.status_code == 405
     assert wrong_method.headers["content-type"] == "application/problem+json"
+
+
+async def test_bad_bodies_name_the_fields_and_never_echo_what_was_sent(stack: Stack) -> None:
+    secret = "my-secret-passphrase-0042"
+    bad = await stack.client.post(
+        "/auth/register",
+        json={"email": "not-an-address", "password": secret, "name": "", "extra": secret},
+    )
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/problem+json"
+    locations = {tuple(error["loc"]) for error in bad.json()["errors"]}
+    assert locations == {("body", "email"), ("body", "name"), ("body", "extra")}
+    assert secret not in bad.text
+    assert "not-an-address" not in bad.text
+
+    short = await stack.client.post(
+        "/auth/register", json={"email": "hal@example.com", "password": "tiny", "name": "Hal"}
+    )
+    assert [e["loc"] for e in short.json()["errors"]] == [["body", "password"]]
+
+    # The token endpoint takes RFC 6749's form encoding; refresh and logout take JSON.
+    as_json = await stack.client.post(
+        "/auth/token", json={"username": "hal@example.com", "password": secret}
+    )
+    assert as_json.status_code == 415
+    assert secret not in as_json.text
+    wrong_grant = await stack.client.post("/auth/token", data={"grant_type": "client_credentials"})
+    assert wrong_grant.status_code == 422
+    assert [e["loc"] for e in wrong_grant.json()["errors"]] == [["body", "grant_type"]]
+    as_form = await stack.client.post("/auth/refresh", data={"refresh_token": "ofr_a.b"})
+    assert as_form.status_code == 415
+    empty = await stack.client.post("/auth/logout", json={})
+    assert empty.status_code == 422
+    for response in (as_json, wrong_grant, as_form, empty):
+        assert response.headers["content-type"] == "application/problem+json"

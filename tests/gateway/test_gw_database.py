@@ -8,15 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from orderflow.services.gateway import AdminInputError, EmailTakenError, create_admin, migrate
+from orderflow.bootstrap import create_gateway_admin, migrate_gateway
+from orderflow.ports.accounts import EmailTakenError
+from orderflow.services.gateway.admin import AdminInputError
 from tests.gateway.gateway_harness import gateway_settings, make_settings
 
 
 async def test_migrations_create_only_gateway_tables(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     gw = gateway_settings()
-    await migrate(settings, gw)
-    await migrate(settings, gw)  # again at every start: nothing to do
+    await migrate_gateway(settings, gw)
+    await migrate_gateway(settings, gw)  # again at every start: nothing to do
     database = tmp_path / "gateway.db"
     with closing(sqlite3.connect(database)) as conn:
         tables = {
@@ -36,7 +38,7 @@ async def test_migrations_create_only_gateway_tables(tmp_path: Path) -> None:
 async def test_create_admin(tmp_path: Path) -> None:
     settings = make_settings(tmp_path)
     gw = gateway_settings()
-    account_id = await create_admin(settings, "Boss@Example.com", "a long password", gw)
+    account_id = await create_gateway_admin(settings, "Boss@Example.com", "a long password", gw)
     with closing(sqlite3.connect(tmp_path / "gateway.db")) as conn:
         row = conn.execute(
             "select email, roles, password_hash from gateway_accounts where id = ?", (account_id,)
@@ -45,8 +47,8 @@ async def test_create_admin(tmp_path: Path) -> None:
     assert row[1] == '["admin"]'
     assert row[2].startswith("$argon2id$")
     with pytest.raises(EmailTakenError):
-        await create_admin(settings, "boss@example.com", "another password", gw)
+        await create_gateway_admin(settings, "boss@example.com", "another password", gw)
     with pytest.raises(AdminInputError):
-        await create_admin(settings, "not-an-email", "a long password", gw)
+        await create_gateway_admin(settings, "not-an-email", "a long password", gw)
     with pytest.raises(AdminInputError):
-        await create_admin(settings, "x@example.com", "short", gw)
+        await create_gateway_admin(settings, "x@example.com", "short", gw)

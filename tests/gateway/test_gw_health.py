@@ -29,5 +29,6 @@ async def test_readyz_follows_the_gateway_database(tmp_path: Path, gateway_datab
         assert gone.status_code == 503
         assert gone.headers["content-type"] == "application/problem+json"
         assert "gateway database unreachable" in gone.json()["detail"]
+        assert gone.json()["failed"] == ["database"]
         assert gateway_database not in gone.text  # no connection details leak out
         assert (await gw.client.get("/healthz")).status_code == 200  # alive, just not ready

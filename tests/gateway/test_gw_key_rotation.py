@@ -10,7 +10,7 @@ from pathlib import Path
 
 import jwt
 
-from orderflow.services.gateway import rotate_signing_key
+from orderflow.bootstrap import rotate_gateway_key
 from tests.gateway.gateway_harness import bearer, build_stack, customer, login
 
 
@@ -21,7 +21,7 @@ async def test_rotation_signs_with_the_new_key_and_retiring_refuses_the_old(
         old = await customer(stack.client, "rot@example.com")
         old_kid = jwt.get_unverified_header(old["access_token"])["kid"]
 
-        new_kid = rotate_signing_key(stack.settings, stack.gw)
+        new_kid = rotate_gateway_key(stack.settings, stack.gw)
         await asyncio.sleep(1.1)  # the gateway re-reads its JWKS at most once a second
         jwks = (await stack.client.get("/.well-known/jwks.json")).json()
         assert {k["kid"] for k in jwks["keys"]} == {old_kid, new_kid}

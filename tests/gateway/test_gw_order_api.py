@@ -15,9 +15,9 @@ import pytest
 import pytest_asyncio
 
 from orderflow.adapters.identity.assertions import HEADER, AssertionSigner, ensure_signing_key
+from orderflow.bootstrap import build_gateway
 from orderflow.config import Settings
 from orderflow.domain.identity import Identity
-from orderflow.services.gateway import create_gateway_app
 from tests.gateway.gateway_harness import bearer, customer, free_port, gateway_settings, serve
 from tests.support.system import System, order_body
 
@@ -38,9 +38,7 @@ async def through(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Thr
     settings = Settings(data_dir=data_dir, environment="test")
     api_port = free_port()
     # Built first: it creates the identity key the API loads at start.
-    app = create_gateway_app(
-        settings, gateway_settings(api_upstream=f"http://127.0.0.1:{api_port}")
-    )
+    app = build_gateway(settings, gateway_settings(api_upstream=f"http://127.0.0.1:{api_port}"))
     system = await asyncio.to_thread(_start_api, data_dir, api_port)
     try:
         async with serve(app) as url, httpx.AsyncClient(base_url=url, timeout=30) as client:

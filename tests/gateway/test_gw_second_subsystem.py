@@ -11,7 +11,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from orderflow.adapters.identity.assertions import HEADER, InvalidAssertionError, load_verifier
-from orderflow.services.gateway import create_gateway_app
+from orderflow.bootstrap import build_gateway
 from tests.gateway.gateway_harness import (
     admin,
     bearer,
@@ -47,7 +47,7 @@ async def test_a_route_entry_is_all_it_takes(tmp_path: Path) -> None:
         "roles": ["admin"],
     }
     gw = gateway_settings(write_routes(tmp_path / "routes.json", [entry], include_defaults=True))
-    app = create_gateway_app(settings, gw)  # creates the keys the new subsystem trusts
+    app = build_gateway(settings, gw)  # creates the keys the new subsystem trusts
     async with (
         serve(reports_app(settings.identity_jwks_file), reports_port),
         serve(app) as url,

@@ -1,4 +1,5 @@
-"""Who is calling: the backends verify the identity the gateway vouches for in a header."""
+"""Signed identities: access tokens the gateway issues to clients, and identity assertions it
+signs for the backends behind it (adapters/identity/ holds the keys and the JWT code)."""
 
 from __future__ import annotations
 
@@ -6,14 +7,41 @@ from typing import Protocol
 
 from orderflow.domain.identity import Identity
 
-HEADER = "X-OrderFlow-Identity"
+ASSERTION_HEADER = "X-OrderFlow-Identity"
 
 
-class IdentityRejectedError(Exception):
+class InvalidTokenError(Exception):
+    """The access token is malformed, expired, not yet valid, or not signed by one of our keys."""
+
+
+class InvalidAssertionError(Exception):
     """The assertion is missing, malformed, expired, or not signed by a trusted key."""
+
+
+class AccessTokens(Protocol):
+    @property
+    def ttl(self) -> int:
+        """Seconds an access token lives."""
+        ...
+
+    def issue(self, identity: Identity) -> str: ...
+
+    def verify(self, token: str) -> Identity:
+        """The identity the token names; InvalidTokenError otherwise."""
+        ...
+
+    def jwks(self) -> bytes:
+        """The public keys tokens are verified with, as a JWKS document."""
+        ...
+
+
+class IdentitySigner(Protocol):
+    def sign(self, identity: Identity, now: float | None = None) -> str:
+        """An assertion (the value of ASSERTION_HEADER) vouching for `identity`."""
+        ...
 
 
 class IdentityVerifier(Protocol):
     def verify(self, token: str | None) -> Identity:
-        """The identity the token vouches for; IdentityRejectedError otherwise."""
+        """The identity an assertion vouches for; InvalidAssertionError otherwise."""
         ...

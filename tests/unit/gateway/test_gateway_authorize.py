@@ -4,8 +4,8 @@ import pytest
 
 from orderflow.domain.identity import Identity
 from orderflow.services.gateway.authn import Principal, authorize
-from orderflow.services.gateway.problems import GatewayError
 from orderflow.services.gateway.routes import RouteSpec
+from orderflow.web.problems import ProblemError
 
 PUBLIC = RouteSpec(prefix="/p", upstream="http://u", access="public")
 MEMBERS = RouteSpec(prefix="/m", upstream="http://u", scopes=frozenset({"orders:read"}))
@@ -47,6 +47,6 @@ def test_access_rules(route: RouteSpec, principal: Principal | None, status: int
     if status is None:
         authorize(route, principal)
         return
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(ProblemError) as refused:
         authorize(route, principal)
     assert refused.value.status == status

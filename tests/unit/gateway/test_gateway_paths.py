@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from orderflow.services.gateway.paths import canonical_path
-from orderflow.services.gateway.problems import GatewayError
+from orderflow.web.problems import ProblemError
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_canonical_paths_pass(raw: bytes, decoded: str) -> None:
     ],
 )
 def test_tricks_are_refused(raw: bytes) -> None:
-    with pytest.raises(GatewayError) as refused:
+    with pytest.raises(ProblemError) as refused:
         canonical_path(raw)
     assert refused.value.status == 400
     assert refused.value.extra["reason"] == "non_canonical_path"

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import event, text
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
@@ -99,6 +99,11 @@ class Database:
         if self.reader is not self.writer:
             await self.reader.dispose()
 
+    async def ping(self) -> None:
+        """Raise unless the database answers (a readiness check)."""
+        async with self.read() as conn:
+            await conn.execute(text("SELECT 1"))
+
 
 def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
@@ -108,7 +113,7 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         cursor = dbapi_conn.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
-        _enable_wal(cursor)
+        enable_wal(cursor)
         if immediate:
             cursor.execute(WRITER_BUSY_TIMEOUT)
         cursor.close()
@@ -118,7 +123,7 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def _enable_wal(cursor: Any) -> None:
+def enable_wal(cursor: Any) -> None:
     """Switch the file to WAL (a no-op once it is). The first switch of a new file needs its
     write lock, and when several connections try at once SQLite answers the losers BUSY at once,
     past the busy handler (waiting could deadlock), so they try again here. Only processes that

@@ -1,31 +1,24 @@
-"""Apply the Alembic migrations to the order database."""
+"""Apply the Alembic migrations to the order database (through `adapters/migrations.py`)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection
 
+from orderflow.adapters import migrations
 from orderflow.adapters.db.engine import Database
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+VERSION_TABLE = "alembic_version"
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.attributes["connection"] = connection
-    return config
+    return migrations.alembic_config(MIGRATIONS, VERSION_TABLE, connection)
 
 
 async def migrate(db: Database) -> None:
-    def upgrade(conn: Connection) -> None:
-        command.upgrade(alembic_config(conn), "head")
-
-    async with db.write() as conn:
-        if not db.is_sqlite:
-            # Serialise concurrent starters (several instances booting at once).
-            await conn.exec_driver_sql("SELECT pg_advisory_xact_lock(727072)")
-        await conn.run_sync(upgrade)
+    # In Database.write(): on SQLite it queues behind this process's other writers and waits out
+    # other processes' write locks.
+    await migrations.run_migrations(db.write(), MIGRATIONS, VERSION_TABLE)

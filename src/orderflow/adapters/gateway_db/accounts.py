@@ -1,9 +1,8 @@
-"""Accounts (customers and admins) in the gateway database; SQL stays in this repository."""
+"""Accounts (customers and admins) in the gateway database (the `Accounts` port)."""
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
@@ -11,27 +10,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from orderflow.adapters.gateway_db.clock import utcnow
 from orderflow.adapters.gateway_db.tables import accounts
-from orderflow.domain.identity import Identity
+from orderflow.ports.accounts import Account, EmailTakenError
 
 
-class EmailTakenError(Exception):
-    pass
-
-
-@dataclass(frozen=True, slots=True)
-class Account:
-    id: str
-    email: str
-    name: str
-    password_hash: str
-    roles: frozenset[str]
-    disabled: bool
-
-    def identity(self) -> Identity:
-        return Identity(subject=self.id, roles=self.roles, email=self.email)
-
-
-class AccountRepository:
+class SqlAccounts:
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
 

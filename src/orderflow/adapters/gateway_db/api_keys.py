@@ -1,15 +1,10 @@
-"""Scoped API keys for machine clients: shown once, stored as a digest, revocable.
-
-A key acts as its own principal: the forwarded identity has the key's id as subject, no roles and
-the key's scopes, so a key can never reach more than its scopes allow.
-"""
+"""Scoped API keys for machine clients (the `ApiKeys` port): shown once, stored as a digest,
+revocable."""
 
 from __future__ import annotations
 
 import time
 import uuid
-from dataclasses import dataclass
-from datetime import datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -17,39 +12,11 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from orderflow.adapters.gateway_db import secrets_format
 from orderflow.adapters.gateway_db.clock import aware, utcnow
 from orderflow.adapters.gateway_db.tables import api_keys
-from orderflow.domain.identity import Identity
-
-PREFIX = "ofk_"
-
-
-@dataclass(frozen=True, slots=True)
-class ApiKey:
-    id: str
-    name: str
-    scopes: frozenset[str]
-    created_by: str
-    created_at: datetime
-    revoked_at: datetime | None
-
-    def identity(self) -> Identity:
-        return Identity(subject=self.id, roles=frozenset(), scopes=self.scopes)
-
-    def public(self) -> dict[str, object]:
-        return {
-            "id": self.id,
-            "name": self.name,
-            "scopes": sorted(self.scopes),
-            "created_by": self.created_by,
-            "created_at": self.created_at.isoformat(),
-            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
-        }
+from orderflow.ports.accounts import API_KEY_PREFIX as PREFIX
+from orderflow.ports.accounts import ApiKey
 
 
-def looks_like_api_key(credential: str) -> bool:
-    return credential.startswith(PREFIX)
-
-
-class ApiKeys:
+class SqlApiKeys:
     def __init__(self, engine: AsyncEngine, cache_seconds: float) -> None:
         self._engine = engine
         self._cache_seconds = cache_seconds

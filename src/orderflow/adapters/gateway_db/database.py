@@ -1,14 +1,16 @@
-"""The gateway's engine and its migrations (own script location and version table)."""
+"""The gateway's engine, its readiness check and its migrations (own scripts and version table,
+run by `adapters/migrations.py` like the order database's)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from alembic import command
-from alembic.config import Config
-from sqlalchemy import Connection, event
+from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+
+from orderflow.adapters.db.engine import enable_wal
+from orderflow.adapters.migrations import run_migrations
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 VERSION_TABLE = "gateway_alembic_version"
@@ -28,26 +30,18 @@ def create_engine(url: str) -> AsyncEngine:
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     # WAL lets readers run beside the one writer; foreign keys are off by default in SQLite.
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
+    enable_wal(cursor)  # with retries: processes that open a new file together race for it
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
 
 
-def alembic_config() -> Config:
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
-    config.set_main_option("version_table", VERSION_TABLE)
-    return config
-
-
-async def run_migrations(engine: AsyncEngine, revision: str = "head") -> None:
+async def migrate(engine: AsyncEngine, revision: str = "head") -> None:
     """Upgrade the gateway database to `revision` (idempotent; called at every start)."""
+    await run_migrations(engine, MIGRATIONS, VERSION_TABLE, revision)
 
-    def upgrade(connection: Connection) -> None:
-        config = alembic_config()
-        config.attributes["connection"] = connection
-        command.upgrade(config, revision)
 
-    async with engine.begin() as connection:
-        await connection.run_sync(upgrade)
+async def ping(engine: AsyncEngine) -> None:
+    """Raise unless the database answers (the gateway's readiness)."""
+    async with engine.connect() as conn:
+        await conn.execute(text("SELECT 1"))

@@ -1,4 +1,5 @@
-"""Rotating refresh tokens with reuse detection (families, as in OAuth 2.0 Security BCP 4.14).
+"""Rotating refresh tokens with reuse detection, in families as in OAuth 2.0 Security BCP 4.14
+(the `RefreshTokens` port).
 
 Each login starts a family; every refresh marks the presented token used and issues its
 successor in the same family. Presenting a used token means it leaked (or a client raced
@@ -8,7 +9,6 @@ itself): the whole family is revoked, so the thief and the victim both have to l
 from __future__ import annotations
 
 import secrets
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -18,25 +18,12 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from orderflow.adapters.gateway_db import secrets_format
 from orderflow.adapters.gateway_db.clock import aware, utcnow
 from orderflow.adapters.gateway_db.tables import refresh_tokens
+from orderflow.ports.accounts import RefreshTokenError, RefreshTokenReusedError, Rotated
 
 PREFIX = "ofr_"
 
 
-class RefreshTokenError(Exception):
-    """Unknown, expired or revoked refresh token."""
-
-
-class RefreshTokenReusedError(RefreshTokenError):
-    """A rotated token came back; its family has been revoked."""
-
-
-@dataclass(frozen=True, slots=True)
-class Rotated:
-    account_id: str
-    token: str
-
-
-class RefreshTokens:
+class SqlRefreshTokens:
     def __init__(self, engine: AsyncEngine, ttl: int) -> None:
         self._engine = engine
         self._ttl = timedelta(seconds=ttl)

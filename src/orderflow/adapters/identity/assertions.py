@@ -7,8 +7,10 @@ Format (header `X-OrderFlow-Identity`):
 
 Keys: the gateway holds Ed25519 private keys as PEM files `identity-<kid>.pem` in its key directory
 and publishes the public halves in `identity.jwks.json` beside them. Backends load only that JWKS
-file, so they can verify but never mint; rotating is adding a key (new kid) and later removing the
-old one from the JWKS.
+file, so they can verify but never mint. Both sides read the keys when they start and never again:
+a process signs with the newest key file and trusts the JWKS as it was at its start. Rotating is
+therefore adding a key (new kid), restarting the backends (they now trust it too), then the gateway
+(it signs with it from then on), and later removing the old key from the JWKS.
 """
 
 from __future__ import annotations
@@ -29,17 +31,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from orderflow.adapters.identity.cache import VerifiedTokens
 from orderflow.domain.identity import Identity
-from orderflow.ports.identity import HEADER as HEADER  # the signer's users read it here too
-from orderflow.ports.identity import IdentityRejectedError
+from orderflow.ports.identity import ASSERTION_HEADER as HEADER
+from orderflow.ports.identity import InvalidAssertionError
+
+__all__ = ["HEADER", "AssertionSigner", "AssertionVerifier", "InvalidAssertionError"]
 
 ISSUER = "orderflow-gateway"
 AUDIENCE = "orderflow-internal"
 DEFAULT_TTL = 60
 JWKS_FILE = "identity.jwks.json"
-
-
-class InvalidAssertionError(IdentityRejectedError):
-    """The assertion is missing, malformed, expired, or not signed by a trusted key."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
 from orderflow import __version__
-from orderflow.services.api import problems
-from orderflow.services.api.access_log import RequestLog
 from orderflow.services.api.context import ApiContext
-from orderflow.services.api.limits import BodySizeLimit
-from orderflow.services.api.routes import health, orders, products
+from orderflow.services.api.routes import orders, products
+from orderflow.web import problems
+from orderflow.web.body_limit import BodyLimitMiddleware
+from orderflow.web.health import Check, Readiness
+from orderflow.web.request_context import RequestContextMiddleware
+from orderflow.web.security_headers import SecurityHeaders
 
 MAX_BODY_BYTES = 64 * 1024
 
 
-def create_api_app(ctx: ApiContext) -> FastAPI:
+def create_api_app(ctx: ApiContext, readiness: Mapping[str, Check] | None = None) -> FastAPI:
+    """`readiness`: what /readyz checks (bootstrap passes the database)."""
+
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await ctx.catalog.refresh()
@@ -39,7 +43,8 @@ def create_api_app(ctx: ApiContext) -> FastAPI:
     problems.install(app)
     app.include_router(orders.router)
     app.include_router(products.router)
-    app.include_router(health.router)
-    app.add_middleware(BodySizeLimit, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(RequestLog)
+    app.include_router(Readiness("order API", readiness or {}).router())
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
+    # No content security policy: the Swagger UI at /docs loads its scripts from a CDN.
+    app.add_middleware(RequestContextMiddleware, security=SecurityHeaders(csp=None))
     return app

@@ -11,12 +11,12 @@ from fastapi import Depends, Request, Security
 from fastapi.security import APIKeyHeader
 
 from orderflow.domain.identity import Identity
-from orderflow.ports.identity import HEADER, IdentityRejectedError
+from orderflow.ports.identity import ASSERTION_HEADER, InvalidAssertionError
 from orderflow.services.api.context import ApiContext
-from orderflow.services.api.problems import ProblemError
+from orderflow.web.problems import ProblemError, documented
 
 _assertion = APIKeyHeader(
-    name=HEADER,
+    name=ASSERTION_HEADER,
     auto_error=False,
     description="Identity assertion signed by the gateway (the gateway adds it; clients cannot).",
 )
@@ -33,7 +33,7 @@ Context = Annotated[ApiContext, Depends(_context)]
 async def _identity(ctx: Context, token: Annotated[str | None, Security(_assertion)]) -> Identity:
     try:
         identity = ctx.verifier.verify(token)
-    except IdentityRejectedError as exc:
+    except InvalidAssertionError as exc:
         raise ProblemError(401, "Unauthorized", str(exc)) from exc
     if not identity.roles and not identity.scopes:
         # The gateway vouches for anonymous callers on public routes; orders need a signed-in one.
@@ -42,3 +42,6 @@ async def _identity(ctx: Context, token: Annotated[str | None, Security(_asserti
 
 
 CurrentIdentity = Annotated[Identity, Depends(_identity)]
+
+# The problems any route with a body and an identity can answer (OpenAPI).
+PROBLEM_RESPONSES = documented(400, 401, 413, 422)

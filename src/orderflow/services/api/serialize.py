@@ -10,7 +10,7 @@ import orjson
 
 from orderflow.domain.order import NEW_ORDER_STATUS
 from orderflow.ports.orders import NewOrder, OrderRow
-from orderflow.services.api.problems import ProblemError
+from orderflow.web.problems import ProblemError
 
 
 def _utc(value: datetime) -> datetime:

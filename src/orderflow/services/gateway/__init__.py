@@ -1,21 +1,11 @@
-"""The authentication gateway: the only public port, proxying to the services behind it."""
+"""The authentication gateway: the only public port, proxying to the services behind it.
 
-from orderflow.adapters.gateway_db.accounts import EmailTakenError
-from orderflow.services.gateway.admin import (
-    AdminInputError,
-    create_admin,
-    migrate,
-    rotate_signing_key,
-)
+bootstrap.build_gateway builds its adapters and hands them in (`GatewayParts`); nothing here
+imports an adapter.
+"""
+
 from orderflow.services.gateway.app import create_gateway_app
 from orderflow.services.gateway.settings import GatewaySettings
+from orderflow.services.gateway.state import GatewayParts
 
-__all__ = [
-    "AdminInputError",
-    "EmailTakenError",
-    "GatewaySettings",
-    "create_admin",
-    "create_gateway_app",
-    "migrate",
-    "rotate_signing_key",
-]
+__all__ = ["GatewayParts", "GatewaySettings", "create_gateway_app"]

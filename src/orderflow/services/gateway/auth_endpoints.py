@@ -1,24 +1,33 @@
-"""/auth: registration, the OAuth2 password and refresh grants, logout and /auth/me."""
+"""/auth: registration, the OAuth2 password and refresh grants, logout and /auth/me.
+
+FastAPI routes: bodies are pydantic models validated by the framework (a bad one is a 422 naming
+the fields, never echoing what was sent: it may be a password), and each route says which body
+type it takes (415 for another).
+"""
 
 from __future__ import annotations
 
 import contextlib
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
-from starlette.requests import Request
+from fastapi import APIRouter, Depends, Form, Request
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
-from orderflow.adapters.gateway_db.accounts import Account, EmailTakenError
-from orderflow.adapters.gateway_db.refresh_tokens import RefreshTokenError, RefreshTokenReusedError
 from orderflow.domain.identity import CUSTOMER
-from orderflow.services.gateway.authn import Principal
+from orderflow.ports.accounts import (
+    Account,
+    EmailTakenError,
+    RefreshTokenError,
+    RefreshTokenReusedError,
+)
+from orderflow.services.gateway.authn import Principal, unauthorized
 from orderflow.services.gateway.emails import normalise_email
-from orderflow.services.gateway.problems import GatewayError, unauthorized
 from orderflow.services.gateway.rate_limit import too_many_requests
-from orderflow.services.gateway.requests import read_body
 from orderflow.services.gateway.state import GatewayState
-from orderflow.services.gateway.upstream_headers import facts
+from orderflow.web.media_types import FORM, JSON, requires_media_type
+from orderflow.web.problems import ProblemError, invalid_field
+from orderflow.web.request_context import client_ip_of
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 REGISTERED = {
@@ -28,54 +37,82 @@ REGISTERED = {
 }
 
 
+def _email(value: str) -> str:
+    email = normalise_email(value)
+    if email is None:
+        raise ValueError("not an email address")
+    return email
+
+
 class RegisterBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    email: str = Field(max_length=320)
+    email: Annotated[str, Field(max_length=320), AfterValidator(_email)]
     password: str = Field(max_length=1024)
     name: str = Field(min_length=1, max_length=200)
 
 
 class TokenForm(BaseModel):
+    """RFC 6749's token request (form-encoded): the password grant, or the refresh grant."""
+
     grant_type: Literal["password", "refresh_token"] = "password"
     username: str = Field("", max_length=320)
     password: str = Field("", max_length=1024)
     refresh_token: str = Field("", max_length=256)
-    scope: str = ""
+    scope: str = Field("", max_length=1024)
 
 
 class RefreshBody(BaseModel):
     refresh_token: str = Field(min_length=1, max_length=256)
 
 
-def gateway(request: Request) -> GatewayState:
+async def _gateway(request: Request) -> GatewayState:
     state: GatewayState = request.app.state.gateway
     return state
 
 
-async def register(request: Request) -> Response:
-    gw = gateway(request)
-    _limit(gw.limiters.register_ip.check_and_hit(facts(request.scope).client_ip))
-    body = await read_body(request, RegisterBody)
-    email = normalise_email(body.email)
-    if email is None:
-        raise _validation("email", "not an email address")
+Gateway = Annotated[GatewayState, Depends(_gateway)]
+
+
+async def _principal(request: Request, gw: Gateway) -> Principal:
+    principal = await gw.authenticator.authenticate(request.headers)
+    if principal is None:
+        raise unauthorized("authentication required")
+    return principal
+
+
+CurrentPrincipal = Annotated[Principal, Depends(_principal)]
+
+
+async def _register_ip_limit(request: Request, gw: Gateway) -> None:
+    # A dependency: it runs before the body is validated, so bad bodies count too.
+    _limit(gw.limiters.register_ip.check_and_hit(client_ip_of(request.scope)))
+
+
+JSON_BODY = Depends(requires_media_type(JSON))
+router = APIRouter()
+
+
+@router.post("/register", status_code=202, dependencies=[JSON_BODY, Depends(_register_ip_limit)])
+async def register(body: RegisterBody, gw: Gateway) -> Response:
     if len(body.password) < gw.settings.password_min_length:
-        raise _validation("password", f"at least {gw.settings.password_min_length} characters")
-    _limit(gw.limiters.register_account.check_and_hit(email))
+        minimum = gw.settings.password_min_length
+        raise invalid_field(["body", "password"], f"at least {minimum} characters")
+    _limit(gw.limiters.register_account.check_and_hit(body.email))
     # Hash before looking anything up, and answer the same either way: registering must not
     # tell anyone whether an address already has an account.
     password_hash = await gw.passwords.hash(body.password)
     with contextlib.suppress(EmailTakenError):
-        await gw.accounts.create(email, body.name.strip(), password_hash, frozenset({CUSTOMER}))
+        await gw.accounts.create(
+            body.email, body.name.strip(), password_hash, frozenset({CUSTOMER})
+        )
     return JSONResponse(REGISTERED, status_code=202)
 
 
-async def token(request: Request) -> Response:
-    gw = gateway(request)
-    form = await read_body(request, TokenForm, form_too=True)
+@router.post("/token", dependencies=[Depends(requires_media_type(FORM))])
+async def token(form: Annotated[TokenForm, Form()], request: Request, gw: Gateway) -> Response:
     if form.grant_type == "refresh_token":
         return await _rotate(gw, form.refresh_token)
-    _limit(gw.limiters.login_ip.check_and_hit(facts(request.scope).client_ip))
+    _limit(gw.limiters.login_ip.check_and_hit(client_ip_of(request.scope)))
     email = normalise_email(form.username) or form.username.strip().lower()
     # The attempt is counted before the (slow) password check, so parallel guesses cannot all
     # slip in under the limit; a successful login takes its count back.
@@ -88,25 +125,25 @@ async def token(request: Request) -> Response:
     return await _issue(gw, account, await gw.refresh_tokens.start_family(account.id))
 
 
-async def refresh(request: Request) -> Response:
-    body = await read_body(request, RefreshBody, form_too=True)
-    return await _rotate(gateway(request), body.refresh_token)
+@router.post("/refresh", dependencies=[JSON_BODY])
+async def refresh(body: RefreshBody, gw: Gateway) -> Response:
+    return await _rotate(gw, body.refresh_token)
 
 
-async def logout(request: Request) -> Response:
-    body = await read_body(request, RefreshBody, form_too=True)
-    await gateway(request).refresh_tokens.revoke(body.refresh_token)
+@router.post("/logout", status_code=204, dependencies=[JSON_BODY])
+async def logout(body: RefreshBody, gw: Gateway) -> Response:
+    await gw.refresh_tokens.revoke(body.refresh_token)
     return Response(status_code=204)
 
 
-async def me(request: Request) -> Response:
-    principal = await require_principal(request)
+@router.get("/me")
+async def me(principal: CurrentPrincipal, gw: Gateway) -> Response:
     if principal.kind == "api_key":
         ident = principal.identity
         return JSONResponse(
             {"id": ident.subject, "kind": "api_key", "scopes": sorted(ident.scopes)}
         )
-    account = await gateway(request).accounts.by_id(principal.identity.subject)
+    account = await gw.accounts.by_id(principal.identity.subject)
     if account is None or account.disabled:
         raise unauthorized("account no longer exists")
     return JSONResponse(
@@ -118,13 +155,6 @@ async def me(request: Request) -> Response:
             "roles": sorted(account.roles),
         }
     )
-
-
-async def require_principal(request: Request) -> Principal:
-    principal = await gateway(request).authenticator.authenticate(request.headers)
-    if principal is None:
-        raise unauthorized("authentication required")
-    return principal
 
 
 async def _rotate(gw: GatewayState, refresh_token: str) -> Response:
@@ -158,20 +188,9 @@ def _limit(wait: float | None) -> None:
         raise too_many_requests(wait)
 
 
-def _bad_credentials() -> GatewayError:
+def _bad_credentials() -> ProblemError:
     return _invalid_grant("invalid email or password", "invalid_credentials")
 
 
-def _invalid_grant(detail: str, reason: str) -> GatewayError:
-    error = unauthorized(detail)
-    error.extra.update(error="invalid_grant", reason=reason)
-    return error
-
-
-def _validation(field: str, message: str) -> GatewayError:
-    return GatewayError(
-        422,
-        "Unprocessable Content",
-        "request body failed validation",
-        errors=[{"loc": [field], "msg": message}],
-    )
+def _invalid_grant(detail: str, reason: str) -> ProblemError:
+    return unauthorized(detail, error="invalid_grant", reason=reason)

@@ -7,11 +7,11 @@ from typing import Literal
 
 from starlette.datastructures import Headers
 
-from orderflow.adapters.gateway_db.api_keys import ApiKeys, looks_like_api_key
 from orderflow.domain.identity import ADMIN, Identity
-from orderflow.services.gateway.problems import GatewayError, bad_request, forbidden, unauthorized
+from orderflow.ports.accounts import ApiKeys, looks_like_api_key
+from orderflow.ports.identity import AccessTokens, InvalidTokenError
 from orderflow.services.gateway.routes import RouteSpec
-from orderflow.services.gateway.tokens import AccessTokens, InvalidTokenError
+from orderflow.web.problems import ProblemError, bad_request, forbidden
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ class Authenticator:
     async def authenticate(
         self, headers: Headers, query_token: str | None = None
     ) -> Principal | None:
-        """The caller, None when no credentials were sent, GatewayError when they are bad."""
+        """The caller, None when no credentials were sent, ProblemError when they are bad."""
         authorization = headers.getlist("authorization")
         api_key = headers.getlist("x-api-key")
         if len(authorization) > 1 or len(api_key) > 1:
@@ -90,7 +90,11 @@ def _bearer(header: str) -> str:
     return credential
 
 
-def _invalid(detail: str, reason: str) -> GatewayError:
-    error = unauthorized(detail)
-    error.extra["reason"] = reason
-    return error
+def unauthorized(detail: str, **extra: str) -> ProblemError:
+    return ProblemError(
+        401, detail=detail, headers={"WWW-Authenticate": 'Bearer realm="orderflow"'}, **extra
+    )
+
+
+def _invalid(detail: str, reason: str) -> ProblemError:
+    return unauthorized(detail, reason=reason)

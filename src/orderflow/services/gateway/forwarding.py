@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 from collections.abc import Iterable
 
-from orderflow.adapters.identity.assertions import HEADER, AssertionSigner
 from orderflow.domain.identity import Identity
+from orderflow.ports.identity import ASSERTION_HEADER, IdentitySigner
 
 ANONYMOUS = Identity(subject="anonymous", roles=frozenset())
 
@@ -55,6 +55,7 @@ HOP_BY_HOP = frozenset(
     }
 )
 _OWN_NAMESPACE = b"x-orderflow-"
+_HEADER = ASSERTION_HEADER.lower().encode()
 
 
 def is_identity_header(name: bytes) -> bool:
@@ -82,7 +83,7 @@ def strip_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes
 class AssertionMinter:
     """One assertion per identity, reused while young: backends cache verification per token."""
 
-    def __init__(self, signer: AssertionSigner, reuse_seconds: float, max_entries: int = 50_000):
+    def __init__(self, signer: IdentitySigner, reuse_seconds: float, max_entries: int = 50_000):
         self._signer = signer
         self._reuse = reuse_seconds
         self._max = max_entries
@@ -96,4 +97,4 @@ class AssertionMinter:
                 self._cache.clear()
             cached = (self._signer.sign(identity, now=now), now)
             self._cache[identity] = cached
-        return HEADER.lower().encode(), cached[0].encode()
+        return _HEADER, cached[0].encode()

@@ -10,14 +10,14 @@ from __future__ import annotations
 import re
 from urllib.parse import unquote
 
-from orderflow.services.gateway.problems import GatewayError
+from orderflow.web.problems import ProblemError, bad_request
 
 _FORBIDDEN_ESCAPES = re.compile(rb"%(2f|5c|25|0[0-9a-f]|1[0-9a-f]|7f)", re.IGNORECASE)
 _BAD_ESCAPE = re.compile(rb"%(?![0-9a-fA-F]{2})")
 
 
 def canonical_path(raw_path: bytes) -> str:
-    """The decoded path if `raw_path` is canonical; GatewayError(400) otherwise."""
+    """The decoded path if `raw_path` is canonical; ProblemError(400) otherwise."""
     if not raw_path.startswith(b"/"):
         raise _refuse("path must start with '/'")
     if _BAD_ESCAPE.search(raw_path) or _FORBIDDEN_ESCAPES.search(raw_path):
@@ -38,5 +38,5 @@ def canonical_path(raw_path: bytes) -> str:
     return path
 
 
-def _refuse(detail: str) -> GatewayError:
-    return GatewayError(400, "Bad Request", detail, reason="non_canonical_path")
+def _refuse(detail: str) -> ProblemError:
+    return bad_request(detail, reason="non_canonical_path")

@@ -18,9 +18,9 @@ from starlette.responses import Response, StreamingResponse
 from yarl import URL
 
 from orderflow.services.gateway.forwarding import HOP_BY_HOP
-from orderflow.services.gateway.problems import GatewayError
 from orderflow.services.gateway.routes import RouteSpec
 from orderflow.services.gateway.settings import GatewaySettings
+from orderflow.web.problems import ProblemError
 
 log = structlog.get_logger("orderflow.gateway.proxy")
 BUFFER_LIMIT = 256 * 1024
@@ -77,13 +77,13 @@ async def forward(
         )
     except TimeoutError as exc:
         log.warning("upstream_timeout", upstream=route.upstream)
-        raise GatewayError(
-            504, "Gateway Timeout", "the upstream did not answer in time", reason="timeout"
+        raise ProblemError(
+            504, detail="the upstream did not answer in time", reason="timeout"
         ) from exc
     except aiohttp.ClientError as exc:
         log.warning("upstream_unreachable", upstream=route.upstream, error=type(exc).__name__)
-        raise GatewayError(
-            502, "Bad Gateway", "the upstream could not be reached", reason="unreachable"
+        raise ProblemError(
+            502, detail="the upstream could not be reached", reason="unreachable"
         ) from exc
     raw_headers = [
         (name.lower(), value)
@@ -95,8 +95,8 @@ async def forward(
         try:
             content = await upstream.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
-            raise GatewayError(
-                502, "Bad Gateway", "the upstream response broke off", reason="broken"
+            raise ProblemError(
+                502, detail="the upstream response broke off", reason="broken"
             ) from exc
         finally:
             upstream.release()

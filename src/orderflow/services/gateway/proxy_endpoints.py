@@ -11,10 +11,10 @@ from starlette.websockets import WebSocket
 from orderflow.services.gateway import proxy, websocket_proxy
 from orderflow.services.gateway.authn import authorize
 from orderflow.services.gateway.forwarding import ANONYMOUS
-from orderflow.services.gateway.problems import GatewayError, not_found, send_problem
 from orderflow.services.gateway.routes import RouteSpec
 from orderflow.services.gateway.state import GatewayState
 from orderflow.services.gateway.upstream_headers import upstream_headers
+from orderflow.web.problems import ProblemError, bad_request, not_found, send_problem
 
 TOKEN_PARAM = "access_token"
 
@@ -45,7 +45,7 @@ async def proxy_websocket(websocket: WebSocket) -> None:
         params = parse_qsl(websocket.scope["query_string"].decode("latin-1"), True)
         tokens = [v for k, v in params if k == TOKEN_PARAM]
         if len(tokens) > 1:
-            raise GatewayError(400, "Bad Request", "send access_token once")
+            raise bad_request("send access_token once")
         principal = await gw.authenticator.authenticate(
             websocket.headers, tokens[0] if tokens else None
         )
@@ -56,7 +56,7 @@ async def proxy_websocket(websocket: WebSocket) -> None:
         upstream = await websocket_proxy.open_upstream(
             websocket, route, headers, query, gw.settings
         )
-    except GatewayError as error:
+    except ProblemError as error:
         await send_problem(websocket.scope, websocket.send, error)
         return
     await websocket_proxy.relay(websocket, upstream)

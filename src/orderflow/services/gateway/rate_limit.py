@@ -7,7 +7,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from orderflow.services.gateway.problems import GatewayError
+from orderflow.web.problems import ProblemError
 
 
 class RateLimiter:
@@ -63,11 +63,10 @@ class RateLimiter:
                 del self._hits[key]
 
 
-def too_many_requests(wait: float) -> GatewayError:
+def too_many_requests(wait: float) -> ProblemError:
     seconds = max(1, math.ceil(wait))
-    return GatewayError(
+    return ProblemError(
         429,
-        "Too Many Requests",
-        f"too many attempts; retry in {seconds} s",
+        detail=f"too many attempts; retry in {seconds} s",
         headers={"Retry-After": str(seconds)},
     )

@@ -8,6 +8,8 @@ File format (JSON, or TOML with `[[routes]]` tables):
 `access` is `public`, `authenticated` or `roles` (any one of `roles`). `scopes` concern API keys
 only: a key needs every listed scope, and reaches no route that lists none (by default `/api`
 takes keys with the `orders` scope).
+The defaults are `/api` to the order API (`api_upstream`) for signed-in callers; every other
+service behind the gateway is one more entry in the file.
 With `include_defaults`, entries replace defaults with the same prefix; otherwise the file is the
 whole table. `/auth`, `/.well-known`, `/healthz` and `/readyz` are the gateway's own and cannot be
 routed.
@@ -24,8 +26,8 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from orderflow.services.gateway.paths import canonical_path
-from orderflow.services.gateway.problems import GatewayError
 from orderflow.services.gateway.settings import GatewaySettings
+from orderflow.web.problems import ProblemError
 
 RESERVED = ("/auth", "/.well-known", "/healthz", "/readyz")
 
@@ -49,7 +51,7 @@ class RouteSpec(BaseModel):
     def _canonical_prefix(cls, value: str) -> str:
         try:
             canonical_path(value.encode())
-        except (GatewayError, UnicodeError) as exc:
+        except (ProblemError, UnicodeError) as exc:
             raise ValueError(f"prefix {value!r} is not a canonical path") from exc
         prefix = value.rstrip("/")  # "" is a catch-all; the gateway's own paths still win
         if any(prefix == r or prefix.startswith(r + "/") for r in RESERVED):
@@ -100,14 +102,6 @@ def default_specs(settings: GatewaySettings) -> list[RouteSpec]:
             upstream=settings.api_upstream,
             access="authenticated",
             scopes=frozenset({"orders"}),
-        ),
-        RouteSpec(prefix="/ws", upstream=settings.realtime_upstream, access="authenticated"),
-        RouteSpec(prefix="/events", upstream=settings.realtime_upstream, access="authenticated"),
-        RouteSpec(
-            prefix="/admin",
-            upstream=settings.dashboard_upstream,
-            access="roles",
-            roles=frozenset({"admin"}),
         ),
     ]
 

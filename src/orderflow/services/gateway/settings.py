@@ -27,8 +27,6 @@ class GatewaySettings(BaseSettings):
 
     routes_file: Path | None = Field(None, description="JSON or TOML route table")
     api_upstream: str = "http://127.0.0.1:8081"
-    realtime_upstream: str = "http://127.0.0.1:8082"
-    dashboard_upstream: str = "http://127.0.0.1:8083"
 
     cors_origins: list[str] = Field(
         default_factory=list, description='JSON list, e.g. ["https://a"]'

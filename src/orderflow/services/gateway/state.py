@@ -1,22 +1,37 @@
-"""Everything one gateway process holds, built once at start (the composition root's product)."""
+"""What the gateway is built from (GatewayParts, handed in by bootstrap) and what one gateway
+process holds while it runs (GatewayState)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
 
 import aiohttp
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from orderflow.adapters.gateway_db.accounts import AccountRepository
-from orderflow.adapters.gateway_db.api_keys import ApiKeys
-from orderflow.adapters.gateway_db.refresh_tokens import RefreshTokens
+from orderflow.ports.accounts import Accounts, ApiKeys, RefreshTokens
+from orderflow.ports.identity import AccessTokens, IdentitySigner
 from orderflow.services.gateway.authn import Authenticator
 from orderflow.services.gateway.forwarding import AssertionMinter
 from orderflow.services.gateway.passwords import Passwords
 from orderflow.services.gateway.rate_limit import RateLimiter
 from orderflow.services.gateway.routes import RouteTable
 from orderflow.services.gateway.settings import GatewaySettings
-from orderflow.services.gateway.tokens import AccessTokens
+from orderflow.web.health import Check
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayParts:
+    """The adapters: stores, key holders, readiness checks, and what to do at start and stop
+    (migrate the database, close its pool)."""
+
+    accounts: Accounts
+    refresh_tokens: RefreshTokens
+    api_keys: ApiKeys
+    tokens: AccessTokens
+    signer: IdentitySigner
+    readiness: Mapping[str, Check]
+    on_start: Callable[[], Awaitable[None]] | None = None
+    on_stop: Callable[[], Awaitable[None]] | None = None
 
 
 @dataclass(slots=True)
@@ -39,8 +54,7 @@ class Limiters:
 @dataclass(slots=True)
 class GatewayState:
     settings: GatewaySettings
-    engine: AsyncEngine
-    accounts: AccountRepository
+    accounts: Accounts
     passwords: Passwords
     tokens: AccessTokens
     refresh_tokens: RefreshTokens
@@ -49,4 +63,4 @@ class GatewayState:
     minter: AssertionMinter
     routes: RouteTable
     limiters: Limiters
-    client: aiohttp.ClientSession
+    client: aiohttp.ClientSession = field(init=False)  # opened in the app's lifespan

@@ -12,9 +12,9 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 from websockets.typing import Subprotocol
 
-from orderflow.services.gateway.problems import GatewayError
 from orderflow.services.gateway.routes import RouteSpec
 from orderflow.services.gateway.settings import GatewaySettings
+from orderflow.web.problems import ProblemError
 
 log = structlog.get_logger("orderflow.gateway.websocket")
 _HANDSHAKE = (b"sec-websocket-", b"origin")
@@ -52,19 +52,16 @@ async def open_upstream(
     except InvalidStatus as exc:
         status = exc.response.status_code
         code = status if 400 <= status < 500 else 502
-        raise GatewayError(
-            code,
-            "Upstream Refused",
-            "the upstream refused the WebSocket",
-            reason="upstream_refused",
+        raise ProblemError(
+            code, detail="the upstream refused the WebSocket", reason="upstream_refused"
         ) from exc
     except TimeoutError as exc:
-        raise GatewayError(
-            504, "Gateway Timeout", "the upstream did not answer in time", reason="timeout"
+        raise ProblemError(
+            504, detail="the upstream did not answer in time", reason="timeout"
         ) from exc
     except (OSError, InvalidHandshake) as exc:
-        raise GatewayError(
-            502, "Bad Gateway", "the upstream could not be reached", reason="unreachable"
+        raise ProblemError(
+            502, detail="the upstream could not be reached", reason="unreachable"
         ) from exc
 
 

@@ -1,4 +1,5 @@
-"""Alembic environment for the gateway database; the connection is handed in by `run_migrations`."""
+"""Alembic environment for the gateway database; `orderflow.adapters.migrations` hands in the
+connection."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ config = context.config
 connection = config.attributes.get("connection")
 if connection is None:
     raise RuntimeError(
-        "run gateway migrations through orderflow.adapters.gateway_db.database.run_migrations"
+        "run gateway migrations through orderflow.adapters.gateway_db.database.migrate"
     )
 
 context.configure(

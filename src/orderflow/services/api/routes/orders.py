@@ -15,8 +15,7 @@ from starlette.responses import Response
 from orderflow.domain.errors import DomainError, OrderNotCancellableError
 from orderflow.domain.identity import Identity
 from orderflow.domain.order import OrderStatus
-from orderflow.services.api.deps import Context, CurrentIdentity
-from orderflow.services.api.problems import PROBLEM_RESPONSES, ProblemError, documented
+from orderflow.services.api.deps import PROBLEM_RESPONSES, Context, CurrentIdentity
 from orderflow.services.api.schemas import CancelIn, OrderIn, OrderOut, OrderPage
 from orderflow.services.api.serialize import (
     decode_time_cursor,
@@ -28,6 +27,7 @@ from orderflow.services.orders import cancel, placing
 from orderflow.services.orders.cancel import OrderNotFoundError
 from orderflow.services.orders.intake import IdempotencyConflictError, OverloadedError
 from orderflow.services.orders.placing import OrderRequest
+from orderflow.web.problems import ProblemError, documented
 
 log = structlog.get_logger()
 router = APIRouter(prefix="/api/v1/orders", tags=["orders"])
@@ -107,7 +107,7 @@ async def get_order(order_id: uuid.UUID, ctx: Context, who: CurrentIdentity) -> 
     async with ctx.db.read() as reads:
         row = await reads.queries.get(str(order_id), _owner_filter(who))
     if row is None:
-        raise ProblemError(404, "Not found", f"no order {order_id}")
+        raise ProblemError(404, "Not Found", f"no order {order_id}")
     return _json(order_json(row))
 
 
@@ -152,7 +152,7 @@ async def cancel_order(
             ctx.db, oid, owner=_owner_filter(who), actor=actor, reason=reason
         )
     except OrderNotFoundError as exc:
-        raise ProblemError(404, "Not found", f"no order {oid}") from exc
+        raise ProblemError(404, "Not Found", f"no order {oid}") from exc
     except OrderNotCancellableError as exc:
         raise ProblemError(409, "Order cannot be cancelled", str(exc)) from exc
     log.info("order cancelled", order_id=oid, actor=actor)

@@ -8,8 +8,7 @@ import orjson
 from fastapi import APIRouter, Query
 from starlette.responses import Response
 
-from orderflow.services.api.deps import Context, CurrentIdentity
-from orderflow.services.api.problems import PROBLEM_RESPONSES
+from orderflow.services.api.deps import PROBLEM_RESPONSES, Context, CurrentIdentity
 from orderflow.services.api.schemas import ProductPage
 from orderflow.services.api.serialize import decode_cursor, encode_cursor, product_json
 

@@ -1,10 +1,15 @@
-"""Access tokens: short-lived EdDSA JWTs for clients, and the JWKS that publishes their keys.
+"""Access tokens (the `AccessTokens` port): short-lived EdDSA JWTs for clients, and the JWKS that
+publishes their keys.
 
 They use the identity-assertion key machinery but their own key directory and audience, so an
 access token is never accepted as an assertion by a backend, nor an assertion as an access token.
-Rotation: `rotate_access_key` adds a key (new kid) which running gateways pick up for signing
-within a second; the old public key stays in the JWKS until removed, so tokens it signed keep
-verifying until then.
+Rotation: `rotate_access_key` adds a key (new kid) to the key directory and its JWKS. A running
+gateway signs with it once it re-reads the JWKS, which it does when the file changed and it next
+serves the JWKS, meets a token with a kid it does not know, or verifies any token a second or more
+after it last looked (issuing tokens alone never looks); a gateway that starts signs with the newest
+key at once. The old public key stays in the JWKS until removed, so tokens it signed keep verifying
+until then; once it is removed they are refused as soon as the JWKS is re-read, cached
+verifications included.
 """
 
 from __future__ import annotations
@@ -25,21 +30,18 @@ from orderflow.adapters.identity.assertions import (
 )
 from orderflow.adapters.identity.cache import VerifiedTokens
 from orderflow.domain.identity import Identity
+from orderflow.ports.identity import InvalidTokenError
 
 ISSUER = "orderflow-gateway"
 AUDIENCE = "orderflow-clients"
 _REQUIRED = ["exp", "iat", "nbf", "sub", "aud", "iss", "jti"]
 
 
-class InvalidTokenError(Exception):
-    """The access token is malformed, expired, not yet valid, or not signed by one of our keys."""
-
-
 def rotate_access_key(key_dir: Path) -> str:
     return generate_signing_key(key_dir).kid
 
 
-class AccessTokens:
+class EdDsaAccessTokens:
     def __init__(
         self, key_dir: Path, ttl: int, cache_size: int = 8192, recheck_keys: float = 1.0
     ) -> None:
