@@ -41,6 +41,7 @@ from orderflow.services.gateway.proxy import create_client
 from orderflow.services.gateway.routes import load_route_table
 from orderflow.services.gateway.settings import GatewaySettings
 from orderflow.services.gateway.state import GatewayState, Limiters
+from orderflow.services.gateway.tickets import Tickets
 from orderflow.services.gateway.tokens import AccessTokens
 
 log = structlog.get_logger("orderflow.gateway")
@@ -82,6 +83,7 @@ def create_gateway_app(
                 routes=routes,
                 limiters=Limiters.from_settings(gw_settings),
                 client=client,
+                tickets=Tickets(tokens),
             )
             log.info("gateway_started", routes=[r.spec.prefix for r in routes.routes])
             try:
@@ -134,6 +136,7 @@ def _routes() -> list[Route | Mount | WebSocketRoute]:
         Route("/refresh", auth_endpoints.refresh, methods=["POST"]),
         Route("/logout", auth_endpoints.logout, methods=["POST"]),
         Route("/me", auth_endpoints.me, methods=["GET"]),
+        Route("/ticket", auth_endpoints.ticket, methods=["POST"]),
         Route("/api-keys", api_key_endpoints.create_api_key, methods=["POST"]),
         Route("/api-keys", api_key_endpoints.list_api_keys, methods=["GET"]),
         Route("/api-keys/{key_id}", api_key_endpoints.revoke_api_key, methods=["DELETE"]),

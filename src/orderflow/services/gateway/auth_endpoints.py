@@ -99,6 +99,15 @@ async def logout(request: Request) -> Response:
     return Response(status_code=204)
 
 
+async def ticket(request: Request) -> Response:
+    """A single-use, 30-second ticket for opening one live stream (`?ticket=` on /ws or
+    /events), for browsers, which cannot send the token in a header there."""
+    gw = gateway(request)
+    principal = await require_principal(request)
+    body = {"ticket": gw.tickets.issue(principal), "expires_in": int(gw.tickets.ttl)}
+    return JSONResponse(body, headers=NO_STORE)
+
+
 async def me(request: Request) -> Response:
     principal = await require_principal(request)
     if principal.kind == "api_key":

@@ -16,6 +16,7 @@ from orderflow.services.gateway.passwords import Passwords
 from orderflow.services.gateway.rate_limit import RateLimiter
 from orderflow.services.gateway.routes import RouteTable
 from orderflow.services.gateway.settings import GatewaySettings
+from orderflow.services.gateway.tickets import Tickets
 from orderflow.services.gateway.tokens import AccessTokens
 
 
@@ -50,3 +51,4 @@ class GatewayState:
     routes: RouteTable
     limiters: Limiters
     client: aiohttp.ClientSession
+    tickets: Tickets
