@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import sys
 import time
@@ -83,8 +82,8 @@ async def main(args: argparse.Namespace) -> None:
                     subscriber(args.url, tokens[i % len(tokens)], latencies, opened)
                 )
             )
-            if i % 100 == 99:
-                await asyncio.sleep(0.2)  # the gateway's accept queue
+            if i % 50 == 49:
+                await asyncio.sleep(0.5)  # a ramp: the gateway's and stream's accept queues
         while opened[0] < args.clients:
             await asyncio.sleep(0.2)
             if any(t.done() for t in tasks):
@@ -143,5 +142,4 @@ if __name__ == "__main__":
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--drain", type=float, default=10, help="seconds to wait for stragglers")
     parser.add_argument("--stream-pid", type=int, default=0)
-    os.environ.setdefault("PYTHONASYNCIODEBUG", "0")
     asyncio.run(main(parser.parse_args()))
