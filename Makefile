@@ -21,7 +21,7 @@ export UV_PROJECT_ENVIRONMENT := $(VENV)
 # every process at once.
 export UV_COMPILE_BYTECODE ?= 1
 
-.PHONY: run test lint typecheck install install-dev lock upgrade clean bench
+.PHONY: run test lint typecheck install install-dev lock upgrade clean bench browser
 
 # uv is one binary: pip puts it in .tools/ without a venv of its own (seconds faster), or, where
 # the machine's pip cannot install there, into a venv made for it.
@@ -51,7 +51,12 @@ lint: install-dev
 typecheck: install-dev
 	$(BIN)/mypy src
 
-test: lint typecheck
+# The browser tests drive the system's Chromium; install it where we can (root with apt).
+browser:
+	command -v chromium >/dev/null || [ "$$(id -u)" != 0 ] || ! command -v apt-get >/dev/null \
+		|| (apt-get update -qq && apt-get install -y -qq chromium)
+
+test: lint typecheck browser
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 bench: install

@@ -58,6 +58,15 @@ from orderflow.services.runtime.handler import Handler
 from orderflow.services.runtime.health import HealthServer
 from orderflow.services.runtime.retention import ProcessedPruner
 from orderflow.services.runtime.retrying import retry_until_stopped, wait_until_reachable
+from orderflow.services.stream import (
+    Hub,
+    Limits,
+    StatusFeed,
+    StreamContext,
+    create_stream_app,
+    instance_spec,
+)
+from orderflow.storefront import storefront_routes
 
 log = structlog.get_logger()
 
@@ -176,6 +185,27 @@ def rotate_gateway_key(settings: Settings, gateway_settings: GatewaySettings | N
     they re-read their JWKS (within about a second of their next token check or JWKS fetch;
     adapters/identity/access_tokens.py says exactly when), starting ones at once."""
     return rotate_access_key(resolve_gateway_settings(settings, gateway_settings).access_keys_dir)
+
+
+def build_stream(settings: Settings, db: Database | None = None) -> Starlette:
+    """The stream service, with the storefront page (static files) beside it."""
+    storage = build_storage(db or build_database(settings))
+    broker = build_broker(settings)
+    hub = Hub()
+    ctx = StreamContext(
+        storage=storage,
+        broker=broker,
+        verifier=load_verifier(settings.identity_jwks_file),
+        feed=StatusFeed(broker, storage, hub, instance_spec(settings.stream_group_expiry)),
+        hub=hub,
+        limits=Limits(
+            buffer=settings.stream_buffer,
+            replay_window=settings.stream_replay_window,
+            max_replay=settings.stream_max_replay,
+        ),
+        heartbeat=settings.stream_heartbeat,
+    )
+    return create_stream_app(ctx, storefront_routes())
 
 
 # Each consumer group and the topics it reads.

@@ -89,20 +89,26 @@ def run(
     children = [
         ChildSpec("gateway", ("serve", "gateway", "--port", str(settings.port))),
         ChildSpec("api", ("serve", "api", "--port", str(settings.api_port))),
+        ChildSpec("stream", ("serve", "stream", "--port", str(settings.stream_port))),
         ChildSpec("workers", ("worker", "all")),
     ]
     env = _env_for_children(settings)
     env["ORDERFLOW_GATEWAY_API_UPSTREAM"] = f"http://127.0.0.1:{settings.api_port}"
+    env["ORDERFLOW_GATEWAY_STREAM_UPSTREAM"] = f"http://127.0.0.1:{settings.stream_port}"
     public = f"http://{settings.host}:{settings.port}"
 
     async def main() -> None:
         supervisor = Supervisor(children, child_env(env))
         await supervisor.start()
-        for url in (f"{public}/healthz", f"http://127.0.0.1:{settings.api_port}/healthz"):
+        internal = (settings.api_port, settings.stream_port)
+        for url in (f"{public}/healthz", *(f"http://127.0.0.1:{p}/healthz" for p in internal)):
             await _wait_healthy(url, supervisor.stopping)
         banner = (
             f"\nOrderFlow is running.\n"
             f"  Gateway (the public entry): {public}\n"
+            f"  Storefront:                 {public}/\n"
+            f"  API docs:                   {public}/docs\n"
+            f"  Live status:                {public}/ws (WebSocket), {public}/events (SSE)\n"
             f"  Order API:                  {public}/api/v1/orders, {public}/api/v1/products\n"
             f"  Sign up / log in:           POST {public}/auth/register, POST {public}/auth/token\n"
             f"  Data:                       {settings.data_dir.resolve()}\n"
@@ -151,7 +157,7 @@ async def _wait_healthy(url: str, stopping: asyncio.Event, timeout: float = 60.0
             await asyncio.sleep(0.1)
 
 
-def _serve(app: Any, host: str, port: int) -> None:
+def _serve(app: Any, host: str, port: int, **options: Any) -> None:
     config = uvicorn.Config(
         app,
         host=host,
@@ -163,7 +169,7 @@ def _serve(app: Any, host: str, port: int) -> None:
         # Neither app takes the client address from X-Forwarded-For on uvicorn's say: the gateway
         # decides itself (trust_forwarded_for), or any local client could dodge per-IP limits.
         proxy_headers=False,
-        timeout_graceful_shutdown=20,
+        **{"timeout_graceful_shutdown": 20, **options},
     )
     uvicorn.Server(config).run()
 
@@ -180,6 +186,31 @@ def serve_api(
     settings = _settings(data_dir=data_dir, database_url=database_url)
     configure_logging("api", settings.log_level, settings.log_json)
     _serve(build_api(settings), settings.host, port or settings.api_port)
+
+
+@serve_app.command("stream")
+def serve_stream(
+    port: Port = None,
+    data_dir: DataDir = None,
+    database_url: DatabaseUrl = None,
+    broker_url: BrokerUrl = None,
+) -> None:
+    """The stream service (live order status over /ws and /events) and the storefront page."""
+    from orderflow.bootstrap import build_stream
+
+    settings = _settings(data_dir=data_dir, database_url=database_url, broker_url=broker_url)
+    configure_logging("stream", settings.log_level, settings.log_json)
+    # Client frames are tiny (a subscribe); anything big is refused by the server itself.
+    # Graceful shutdown waits for open streams only briefly: clients resume elsewhere.
+    _serve(
+        build_stream(settings),
+        settings.host,
+        port or settings.stream_port,
+        ws_max_size=64 * 1024,
+        ws_ping_interval=20.0,
+        ws_ping_timeout=20.0,
+        timeout_graceful_shutdown=3,
+    )
 
 
 @serve_app.command("gateway")

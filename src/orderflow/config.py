@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8080  # the public port: the gateway
     api_port: int = 8081  # internal: only the gateway talks to it
+    stream_port: int = 8082  # internal: the stream service and the storefront page
     health_port: int = Field(0, description="/healthz and /readyz of a worker or relay (0: off)")
 
     identity_keys_dir: Path = Field(
@@ -53,6 +54,19 @@ class Settings(BaseSettings):
         gt=0,
         description="seconds a consumer remembers an applied message id (beyond any broker's "
         "redelivery horizon: NATS streams keep messages 7 days)",
+    )
+
+    # The stream service (live status over WebSocket/SSE).
+    stream_buffer: int = Field(
+        256, gt=0, description="changes queued per client before it is dropped"
+    )
+    stream_heartbeat: float = Field(15.0, gt=0, description="seconds between heartbeats")
+    stream_replay_window: float = Field(
+        24 * 3600.0, gt=0, description="seconds of history a resume may ask for"
+    )
+    stream_max_replay: int = Field(1000, gt=0, description="changes one resume may send")
+    stream_group_expiry: float = Field(
+        60.0, gt=0, description="seconds after which a dead stream process's broker group is gone"
     )
 
     log_level: str = "INFO"

@@ -59,6 +59,8 @@ class BrokerContract:
     retry_delay = 0.6  # the Retry delay the tests ask for
     grace = 2.0  # extra seconds an engine may take to redeliver or dead-letter
     quiet = 0.3  # how long to wait when checking that nothing is delivered
+    expiry = 1.5  # expires_after of the ephemeral groups the tests declare
+    expiry_grace = 4.0  # extra seconds an engine may take to delete an expired group
 
     @pytest.fixture
     async def make_broker(self) -> BrokerFactory:
@@ -71,6 +73,7 @@ class BrokerContract:
         max_in_flight: int = 256,
         max_attempts: int = 5,
         ack_wait: float | None = None,
+        expires_after: float | None = None,
     ) -> ConsumerSpec:
         return ConsumerSpec(
             group=group,
@@ -78,6 +81,7 @@ class BrokerContract:
             max_in_flight=max_in_flight,
             max_attempts=max_attempts,
             ack_wait=self.ack_wait if ack_wait is None else ack_wait,
+            expires_after=expires_after,
         )
 
     async def fetch_until(
@@ -365,3 +369,37 @@ class BrokerContract:
 
         assert len(held) == 3
         assert sorted(d.message_id for d in again) == ["msg-0", "msg-1", "msg-2"]
+
+    async def test_ephemeral_group_lives_while_a_member_fetches(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec("live", expires_after=self.expiry))
+        # A member waiting on empty fetches for well past the expiry keeps the group.
+        deadline = time.monotonic() + self.expiry + self.expiry_grace
+        while time.monotonic() < deadline:
+            assert await consumer.fetch(10, timeout=0.5) == []
+        await broker.publish([message(1)])
+
+        got = await self.drain(consumer, 1)
+
+        assert [d.message_id for d in got] == ["msg-1"]
+
+    async def test_ephemeral_group_is_deleted_once_no_member_fetches(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = await make_broker()
+        durable = await broker.consumer(self.spec("durable"))
+        spec = self.spec("per-process", expires_after=self.expiry)
+        member = await broker.consumer(spec)
+        await broker.publish([message(1)])
+        assert [d.message_id for d in await self.drain(member, 1)] == ["msg-1"]
+        await member.close()  # the process is gone: nobody fetches for the group any more
+
+        await asyncio.sleep(self.expiry + self.expiry_grace)
+        await broker.publish([message(2)])  # nobody holds it for the expired group
+        again = await (await make_broker()).consumer(spec)
+        await broker.publish([message(3)])
+
+        assert [d.message_id for d in await self.drain(again, 1)] == ["msg-3"]
+        assert [d.message_id for d in await self.drain(durable, 3)] == ["msg-1", "msg-2", "msg-3"]

@@ -12,6 +12,9 @@ Promises every engine keeps (the contract suite in tests/contract checks each on
 - `retry(delay)` makes a delivery available again after the delay; a delivery whose attempts
   reach `max_attempts` goes to the group's dead letters instead.
 - `fetch` never hands one consumer more than `max_in_flight` unsettled deliveries.
+- A group declared with `expires_after` is ephemeral: once none of its members has fetched for
+  that many seconds (they all stopped or crashed), the engine deletes it with whatever it still
+  holds, so a group unique to one process (the stream service's) leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -67,6 +70,9 @@ class ConsumerSpec:
     max_in_flight: int = 256
     max_attempts: int = 5
     ack_wait: float = 30.0  # seconds before an unsettled delivery is handed out again
+    # Ephemeral group: deleted by the engine after this many seconds without a fetching member.
+    # None: durable, kept until deleted by hand (the workers' groups).
+    expires_after: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

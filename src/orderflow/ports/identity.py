@@ -30,6 +30,18 @@ class AccessTokens(Protocol):
         """The identity the token names; InvalidTokenError otherwise."""
         ...
 
+    def verify_until(self, token: str) -> tuple[Identity, float]:
+        """The identity and when the token expires (a stream it opened ends then)."""
+        ...
+
+    def issue_ticket(self, identity: Identity, until: float, ttl: float, jti: str) -> str:
+        """A single-use stream ticket standing in for a credential valid `until`."""
+        ...
+
+    def redeem_ticket(self, ticket: str) -> tuple[Identity, float, str, float]:
+        """(identity, credential expiry, jti, ticket expiry); InvalidTokenError if invalid."""
+        ...
+
     def jwks(self) -> bytes:
         """The public keys tokens are verified with, as a JWKS document."""
         ...

@@ -21,6 +21,7 @@ from orderflow.ports.ledger import PaymentLedger
 from orderflow.ports.orders import OrderQueries, OrderRepository
 from orderflow.ports.outbox import Outbox
 from orderflow.ports.processed import ProcessedMessages, ProcessedRetention
+from orderflow.ports.status_changes import StatusChanges
 
 
 class Reads(Protocol):
@@ -35,6 +36,9 @@ class Reads(Protocol):
 
     @property
     def outbox(self) -> Outbox: ...
+
+    @property
+    def status_changes(self) -> StatusChanges: ...
 
 
 class Writes(Reads, Protocol):

@@ -23,6 +23,7 @@ from orderflow.adapters.db.orders import SqlOrderRepository
 from orderflow.adapters.db.outbox import SqlOutbox
 from orderflow.adapters.db.payments import SqlPaymentLedger
 from orderflow.adapters.db.processed import SqlProcessedMessages, SqlProcessedRetention
+from orderflow.adapters.db.status_changes import SqlStatusChanges
 from orderflow.ports.errors import WriteConflictError
 
 
@@ -45,6 +46,10 @@ class SqlReads:
     @cached_property
     def outbox(self) -> SqlOutbox:
         return SqlOutbox(self.conn)
+
+    @cached_property
+    def status_changes(self) -> SqlStatusChanges:
+        return SqlStatusChanges(self.conn)
 
 
 class SqlWrites(SqlReads):

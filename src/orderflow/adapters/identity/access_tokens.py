@@ -34,6 +34,8 @@ from orderflow.ports.identity import InvalidTokenError
 
 ISSUER = "orderflow-gateway"
 AUDIENCE = "orderflow-clients"
+# Stream tickets: signed like access tokens, but no access token is accepted as one or vice versa.
+TICKET_AUDIENCE = "orderflow-stream-ticket"
 _REQUIRED = ["exp", "iat", "nbf", "sub", "aud", "iss", "jti"]
 
 
@@ -88,35 +90,79 @@ class EdDsaAccessTokens:
         )
 
     def verify(self, token: str) -> Identity:
+        return self.verify_until(token)[0]
+
+    def verify_until(self, token: str) -> tuple[Identity, float]:
+        """The identity and when the token expires (a stream it opened ends then)."""
         if time.monotonic() >= self._next_check:
             self._reload_keys()
-        identity = self._verified.get(token)
-        if identity is None:
+        identity, expires = self._verified.get(token), self._verified.expiry(token)
+        if identity is None or expires is None:
             identity, expires = self._verify_signature(token)
             self._verified.put(token, identity, expires)
-        return identity
+        return identity, expires
+
+    def issue_ticket(self, identity: Identity, until: float, ttl: float, jti: str) -> str:
+        """A single-use stream ticket: the identity, the expiry of the credential it stands in
+        for (`cexp`), and a lifetime of its own of `ttl` seconds."""
+        issued = int(time.time())
+        claims: dict[str, Any] = {
+            "iss": ISSUER,
+            "aud": TICKET_AUDIENCE,
+            "sub": identity.subject,
+            "roles": sorted(identity.roles),
+            "iat": issued,
+            "nbf": issued,
+            "exp": issued + int(ttl),
+            "jti": jti,
+            "cexp": int(until),
+        }
+        if identity.email:
+            claims["email"] = identity.email
+        return jwt.encode(
+            claims,
+            self._signing.private_key,
+            algorithm="EdDSA",
+            headers={"kid": self._signing.kid, "typ": "ticket+jwt"},
+        )
+
+    def redeem_ticket(self, ticket: str) -> tuple[Identity, float, str, float]:
+        """(identity, credential expiry, jti, ticket expiry); InvalidTokenError if invalid."""
+        if time.monotonic() >= self._next_check:
+            self._reload_keys()
+        identity, expires, claims = self._decode(ticket, TICKET_AUDIENCE, "ticket")
+        until = claims.get("cexp")
+        if not isinstance(until, int):
+            raise InvalidTokenError("invalid ticket: no credential expiry")
+        return identity, float(until), str(claims["jti"]), expires
 
     def _verify_signature(self, token: str) -> tuple[Identity, float]:
+        identity, expires, _ = self._decode(token, AUDIENCE, "access token")
+        return identity, expires
+
+    def _decode(
+        self, token: str, audience: str, what: str
+    ) -> tuple[Identity, float, dict[str, Any]]:
         try:
             header = jwt.get_unverified_header(token)
             # Checked before any key is chosen: `none` and HMAC-with-the-public-key never get in.
             if header.get("alg") != "EdDSA":
-                raise InvalidTokenError("access token must be signed with EdDSA")
+                raise InvalidTokenError(f"{what} must be signed with EdDSA")
             key = self._key_for(header.get("kid"))
             claims = jwt.decode(
                 token,
                 key,
                 algorithms=["EdDSA"],
-                audience=AUDIENCE,
+                audience=audience,
                 issuer=ISSUER,
                 options={"require": _REQUIRED},
             )
         except jwt.ExpiredSignatureError as exc:
-            raise InvalidTokenError("access token expired") from exc
+            raise InvalidTokenError(f"{what} expired") from exc
         except jwt.ImmatureSignatureError as exc:
-            raise InvalidTokenError("access token not yet valid") from exc
+            raise InvalidTokenError(f"{what} not yet valid") from exc
         except jwt.PyJWTError as exc:
-            raise InvalidTokenError(f"invalid access token: {exc}") from exc
+            raise InvalidTokenError(f"invalid {what}: {exc}") from exc
         roles = claims.get("roles")
         if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
             raise InvalidTokenError("invalid access token: roles must be a list of strings")
@@ -126,7 +172,7 @@ class EdDsaAccessTokens:
             roles=frozenset(roles),
             email=email if isinstance(email, str) else None,
         )
-        return identity, float(claims["exp"])
+        return identity, float(claims["exp"]), claims
 
     def _key_for(self, kid: object) -> Ed25519PublicKey:
         if not isinstance(kid, str):

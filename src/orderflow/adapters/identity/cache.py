@@ -23,6 +23,10 @@ class VerifiedTokens:
             return None
         return entry[0]
 
+    def expiry(self, token: str) -> float | None:
+        entry = self._entries.get(token)
+        return None if entry is None or entry[1] <= time.time() else entry[1]
+
     def put(self, token: str, identity: Identity, expires: float) -> None:
         self._entries[token] = (identity, expires)
         if len(self._entries) > self._size:

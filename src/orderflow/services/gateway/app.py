@@ -30,6 +30,7 @@ from orderflow.services.gateway.proxy import create_client
 from orderflow.services.gateway.routes import load_route_table
 from orderflow.services.gateway.settings import GatewaySettings
 from orderflow.services.gateway.state import GatewayParts, GatewayState, Limiters
+from orderflow.services.gateway.tickets import Tickets
 from orderflow.web import problems
 from orderflow.web.body_limit import BodyLimitMiddleware
 from orderflow.web.health import Readiness
@@ -60,6 +61,7 @@ def create_gateway_app(settings: GatewaySettings, parts: GatewayParts) -> Starle
         minter=AssertionMinter(parts.signer, settings.assertion_reuse),
         routes=routes,
         limiters=Limiters.from_settings(settings),
+        tickets=Tickets(parts.tokens),
     )
 
     @asynccontextmanager

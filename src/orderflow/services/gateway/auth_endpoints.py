@@ -136,6 +136,14 @@ async def logout(body: RefreshBody, gw: Gateway) -> Response:
     return Response(status_code=204)
 
 
+@router.post("/ticket")
+async def ticket(principal: CurrentPrincipal, gw: Gateway) -> Response:
+    """A single-use, 30-second ticket for opening one live stream (`?ticket=` on /ws or
+    /events), for browsers, which cannot send the token in a header there."""
+    body = {"ticket": gw.tickets.issue(principal), "expires_in": int(gw.tickets.ttl)}
+    return JSONResponse(body, headers=NO_STORE)
+
+
 @router.get("/me")
 async def me(principal: CurrentPrincipal, gw: Gateway) -> Response:
     if principal.kind == "api_key":

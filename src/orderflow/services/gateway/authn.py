@@ -18,6 +18,9 @@ from orderflow.web.problems import ProblemError, bad_request, forbidden
 class Principal:
     identity: Identity
     kind: Literal["user", "api_key"]
+    # When the credential stops being valid (None: an API key, valid until revoked); a stream
+    # it opened is ended then.
+    expires_at: float | None = None
 
     @property
     def is_admin_user(self) -> bool:
@@ -51,7 +54,8 @@ class Authenticator:
         if looks_like_api_key(credential):
             return await self._by_api_key(credential)
         try:
-            return Principal(self._tokens.verify(credential), "user")
+            identity, expires_at = self._tokens.verify_until(credential)
+            return Principal(identity, "user", expires_at)
         except InvalidTokenError as exc:
             raise _invalid(str(exc), "invalid_token") from exc
 

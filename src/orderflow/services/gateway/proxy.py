@@ -8,6 +8,8 @@ streamed chunk by chunk as it arrives, never buffered.
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import AsyncIterator
 
 import aiohttp
@@ -63,6 +65,7 @@ async def forward(
     request: Request,
     route: RouteSpec,
     headers: list[tuple[bytes, bytes]],
+    deadline: float | None = None,
 ) -> Response:
     body = await request.body()
     url = upstream_url(route, request.scope.get("raw_path") or b"/", request.scope["query_string"])
@@ -106,7 +109,7 @@ async def forward(
         response.raw_headers = [*raw_headers, (b"content-length", str(size).encode())]
         return response
     streamed = StreamingResponse(
-        _relay(upstream, route.upstream),
+        _relay(upstream, route.upstream, deadline),
         status_code=upstream.status,
         background=BackgroundTask(upstream.release),
     )
@@ -114,11 +117,18 @@ async def forward(
     return streamed
 
 
-async def _relay(upstream: aiohttp.ClientResponse, name: str) -> AsyncIterator[bytes]:
+async def _relay(
+    upstream: aiohttp.ClientResponse, name: str, deadline: float | None
+) -> AsyncIterator[bytes]:
+    """The upstream's chunks as they come, until it ends or the caller's credential expires at
+    `deadline` (epoch seconds): an event stream must not outlive the token that opened it."""
     try:
-        async for chunk in upstream.content.iter_any():
-            yield chunk
-    except (aiohttp.ClientError, TimeoutError) as exc:
+        async with asyncio.timeout(None if deadline is None else max(0.0, deadline - time.time())):
+            async for chunk in upstream.content.iter_any():
+                yield chunk
+    except TimeoutError:
+        log.info("stream ended: credential expired or upstream silent", upstream=name)
+    except aiohttp.ClientError as exc:
         # Headers are gone already; all that is left is to end the stream and say why in logs.
         log.warning("upstream_stream_broken", upstream=name, error=type(exc).__name__)
     finally:

@@ -32,6 +32,10 @@ from orderflow.web.problems import ProblemError
 RESERVED = ("/auth", "/.well-known", "/healthz", "/readyz")
 
 
+def _reserved(path: str) -> bool:
+    return any(path == r or path.startswith(r + "/") for r in RESERVED)
+
+
 class RouteTableError(Exception):
     """The route table file is unreadable or describes an invalid table."""
 
@@ -54,7 +58,7 @@ class RouteSpec(BaseModel):
         except (ProblemError, UnicodeError) as exc:
             raise ValueError(f"prefix {value!r} is not a canonical path") from exc
         prefix = value.rstrip("/")  # "" is a catch-all; the gateway's own paths still win
-        if any(prefix == r or prefix.startswith(r + "/") for r in RESERVED):
+        if _reserved(prefix):
             raise ValueError(f"prefix {value!r} overlaps the gateway's own paths")
         return prefix
 
@@ -89,6 +93,8 @@ class RouteTable:
         self.routes = [Route(spec) for spec in ordered]
 
     def match(self, path: str) -> Route | None:
+        if _reserved(path):  # the gateway's own, whatever a catch-all says
+            return None
         for route in self.routes:
             if route.matches(path):
                 return route
@@ -103,6 +109,14 @@ def default_specs(settings: GatewaySettings) -> list[RouteSpec]:
             access="authenticated",
             scopes=frozenset({"orders"}),
         ),
+        # The API's documentation, for integrators, without the internal port.
+        RouteSpec(prefix="/docs", upstream=settings.api_upstream, access="public"),
+        RouteSpec(prefix="/openapi.json", upstream=settings.api_upstream, access="public"),
+        RouteSpec(prefix="/ws", upstream=settings.stream_upstream, access="authenticated"),
+        RouteSpec(prefix="/events", upstream=settings.stream_upstream, access="authenticated"),
+        # Everything else is the storefront page (static files beside the stream service);
+        # the longest prefix wins, so it never shadows a route above.
+        RouteSpec(prefix="/", upstream=settings.stream_upstream, access="public"),
     ]
 
 

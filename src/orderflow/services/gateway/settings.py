@@ -27,6 +27,7 @@ class GatewaySettings(BaseSettings):
 
     routes_file: Path | None = Field(None, description="JSON or TOML route table")
     api_upstream: str = "http://127.0.0.1:8081"
+    stream_upstream: str = "http://127.0.0.1:8082"  # /ws, /events and the storefront
 
     cors_origins: list[str] = Field(
         default_factory=list, description='JSON list, e.g. ["https://a"]'

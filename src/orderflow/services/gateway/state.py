@@ -16,6 +16,7 @@ from orderflow.services.gateway.passwords import Passwords
 from orderflow.services.gateway.rate_limit import RateLimiter
 from orderflow.services.gateway.routes import RouteTable
 from orderflow.services.gateway.settings import GatewaySettings
+from orderflow.services.gateway.tickets import Tickets
 from orderflow.web.health import Check
 
 
@@ -63,4 +64,5 @@ class GatewayState:
     minter: AssertionMinter
     routes: RouteTable
     limiters: Limiters
+    tickets: Tickets
     client: aiohttp.ClientSession = field(init=False)  # opened in the app's lifespan

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 
 import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
@@ -65,12 +66,26 @@ async def open_upstream(
         ) from exc
 
 
-async def relay(websocket: WebSocket, upstream: ClientConnection) -> None:
+EXPIRED = 4401  # the credential that opened the connection expired: sign in again
+
+
+async def relay(
+    websocket: WebSocket, upstream: ClientConnection, deadline: float | None = None
+) -> None:
+    """Relay until either side closes or, at `deadline` (epoch seconds), the credential that
+    opened the connection expires: then both sides are closed with EXPIRED."""
     await websocket.accept(subprotocol=upstream.subprotocol)
     to_upstream = asyncio.create_task(_client_to_upstream(websocket, upstream))
     to_client = asyncio.create_task(_upstream_to_client(websocket, upstream))
+    timeout = None if deadline is None else max(0.0, deadline - time.time())
     try:
-        await asyncio.wait({to_upstream, to_client}, return_when=asyncio.FIRST_COMPLETED)
+        done, _ = await asyncio.wait(
+            {to_upstream, to_client}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
+        if not done:
+            log.info("websocket credential expired")
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(websocket.close(EXPIRED, "credentials expired"), 2.0)
     finally:
         for task in (to_upstream, to_client):
             task.cancel()

@@ -96,7 +96,7 @@ class EmbeddedBroker:
         executor.shutdown(wait=True)  # idle by now: the close above was its last job
 
     async def declare(self, spec: ConsumerSpec) -> None:
-        await self.run(store.declare, spec.group, spec.topics)
+        await self.run(store.declare, spec.group, spec.topics, spec.expires_after, time.time())
 
     async def publish(self, messages: Sequence[OutgoingMessage]) -> None:
         if not messages:

@@ -99,6 +99,8 @@ class EmbeddedConsumer:
             ack_wait=spec.ack_wait,
             max_attempts=spec.max_attempts,
             now=now,
+            topics=spec.topics,
+            expires_after=spec.expires_after,
         )
         # If our caller is cancelled mid-query the leases still commit on the broker thread;
         # hand them straight back instead of leaving them stuck until ack_wait.

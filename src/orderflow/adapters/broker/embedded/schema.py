@@ -22,6 +22,13 @@ CREATE TABLE IF NOT EXISTS subscriptions (
     PRIMARY KEY (grp, topic)
 ) WITHOUT ROWID;
 
+-- Groups declared with expires_after: deleted with their rows once no member leased for that long.
+CREATE TABLE IF NOT EXISTS ephemeral_groups (
+    grp TEXT PRIMARY KEY,
+    expires_after REAL NOT NULL,
+    last_seen REAL NOT NULL
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS deliveries (
     seq INTEGER PRIMARY KEY,
     grp TEXT NOT NULL,

@@ -46,12 +46,47 @@ def immediate(conn: sqlite3.Connection) -> Iterator[None]:
     conn.execute("COMMIT")
 
 
-def declare(conn: sqlite3.Connection, group: str, topics: Sequence[str]) -> None:
+def declare(
+    conn: sqlite3.Connection,
+    group: str,
+    topics: Sequence[str],
+    expires_after: float | None = None,
+    now: float = 0.0,
+) -> None:
     with immediate(conn):
-        conn.executemany(
-            "INSERT INTO subscriptions (grp, topic) VALUES (?, ?) ON CONFLICT DO NOTHING",
-            [(group, topic) for topic in topics],
+        _declare(conn, group, topics, expires_after, now)
+
+
+def _declare(
+    conn: sqlite3.Connection,
+    group: str,
+    topics: Sequence[str],
+    expires_after: float | None,
+    now: float,
+) -> None:
+    conn.executemany(
+        "INSERT INTO subscriptions (grp, topic) VALUES (?, ?) ON CONFLICT DO NOTHING",
+        [(group, topic) for topic in topics],
+    )
+    if expires_after is not None:
+        conn.execute(
+            "INSERT INTO ephemeral_groups (grp, expires_after, last_seen) VALUES (?, ?, ?)"
+            " ON CONFLICT DO UPDATE SET last_seen = excluded.last_seen",
+            (group, expires_after, now),
         )
+
+
+def _sweep_expired(conn: sqlite3.Connection, now: float) -> None:
+    """Delete ephemeral groups nobody leased for from for their expiry: every member is gone
+    (stopped or killed), and what they would have read would pile up for ever."""
+    expired = [
+        (grp,)
+        for (grp,) in conn.execute(
+            "SELECT grp FROM ephemeral_groups WHERE last_seen + expires_after < ?", (now,)
+        )
+    ]
+    for table in ("deliveries", "subscriptions", "dead_letters", "ephemeral_groups"):
+        conn.executemany(f"DELETE FROM {table} WHERE grp = ?", expired)
 
 
 def publish(
@@ -64,6 +99,8 @@ def publish(
     """Store the batch for every subscribed group; return how many deliveries were created."""
     rows: list[tuple[str, str, str, str, bytes, bytes, float]] = []
     with immediate(conn):
+        # Before copying, so a group that expired gets no more rows (a few-row table: cheap).
+        _sweep_expired(conn, now)
         groups_of: dict[str, list[str]] = {}
         for message in messages:
             # A message id older than the window counts as new again, even before pruning.
@@ -115,11 +152,21 @@ def lease(
     ack_wait: float,
     max_attempts: int,
     now: float,
+    topics: Sequence[str] = (),
+    expires_after: float | None = None,
 ) -> tuple[list[Delivery], int]:
-    """Lease up to `limit` deliveries; return them and how many were dead-lettered instead."""
+    """Lease up to `limit` deliveries; return them and how many were dead-lettered instead.
+    Leasing keeps an ephemeral group alive, and declares it again had it expired meanwhile (its
+    member stalled for longer than the expiry: what was published in between is gone)."""
     deliveries: list[Delivery] = []
     exhausted: list[tuple[int, int]] = []
     with immediate(conn):
+        if expires_after is not None:
+            alive = conn.execute(
+                "UPDATE ephemeral_groups SET last_seen = ? WHERE grp = ?", (now, group)
+            )
+            if alive.rowcount == 0:
+                _declare(conn, group, topics, expires_after, now)
         params = {"grp": group, "now": now, "limit": limit}
         for seq, topic, key, message_id, payload, headers, attempts in conn.execute(
             _CANDIDATES, params

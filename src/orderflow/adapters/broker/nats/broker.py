@@ -146,6 +146,9 @@ class NatsBroker:
                 max_deliver=-1,
                 # One unsettled message per partition: per-key order across all members.
                 max_ack_pending=1,
+                # Ephemeral groups: the server deletes the consumer once nobody pulled for this
+                # long (members pull continuously, so a live one keeps it).
+                inactive_threshold=spec.expires_after,
             )
             for topic in spec.topics
             for n in range(topo.partitions)

@@ -114,8 +114,11 @@ class RabbitMqBroker:
         channel = await self.channel()
         exchange = await channel.get_exchange(topo.exchange, ensure=False)
         dlx = await channel.get_exchange(topo.dead_letter_exchange, ensure=False)
+        expiry = names.expiry_arguments(spec)
         dead = await channel.declare_queue(
-            topo.dead_letter_queue(group), durable=True, arguments={"x-queue-type": "quorum"}
+            topo.dead_letter_queue(group),
+            durable=True,
+            arguments={"x-queue-type": "quorum", **expiry},
         )
         await dead.bind(dlx, routing_key=group)
         arguments = {
@@ -124,6 +127,7 @@ class RabbitMqBroker:
             "x-delivery-limit": names.DELIVERY_LIMIT_BACKSTOP,
             "x-dead-letter-exchange": topo.dead_letter_exchange,
             "x-dead-letter-routing-key": group,
+            **expiry,
         }
 
         async def shard(n: int) -> None:

@@ -140,7 +140,10 @@ class RabbitMqConsumer:
             probe = await conn.channel()
             presence = await conn.channel()
             members = await presence.declare_queue(
-                self._topo.members_queue(self._spec.group), durable=False, auto_delete=False
+                self._topo.members_queue(self._spec.group),
+                durable=False,
+                auto_delete=False,
+                arguments=names.expiry_arguments(self._spec) or None,
             )
             await members.consume(_ignore_message, no_ack=True)
         except BaseException:
@@ -216,7 +219,10 @@ class RabbitMqConsumer:
         lock = await self._conn.channel()
         try:
             queue = await lock.declare_queue(
-                self._topo.lock_queue(self._spec.group, index), durable=False, auto_delete=False
+                self._topo.lock_queue(self._spec.group, index),
+                durable=False,
+                auto_delete=False,
+                arguments=names.expiry_arguments(self._spec) or None,
             )
             await queue.consume(_ignore_message, no_ack=True, exclusive=True)
         except ChannelAccessRefused:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orderflow.adapters.broker.partitioning import check_prefix, partition_of
+from orderflow.ports.broker import ConsumerSpec
 
 DEFAULT_PARTITIONS = 8
 # A last-resort guard against a crash loop the adapter somehow did not count: the adapter itself
@@ -29,6 +30,15 @@ REASON = "x-orderflow-reason"
 ATTEMPTS = "x-orderflow-attempts"
 MESSAGE_ID = "x-orderflow-id"
 RESERVED_PREFIXES = ("x-orderflow-", "x-death", "x-delivery-count", "x-first-death", "x-last-death")
+
+
+def expiry_arguments(spec: ConsumerSpec) -> dict[str, int]:
+    """Queue arguments of an ephemeral group: RabbitMQ deletes a queue unused (no consumer, no
+    get, no redeclaration) for `x-expires` ms. Every queue of the group gets them, also the
+    lock and members queues, so the declarations of one group always agree."""
+    if spec.expires_after is None:
+        return {}
+    return {"x-expires": max(1000, int(spec.expires_after * 1000))}
 
 
 @dataclass(frozen=True, slots=True)

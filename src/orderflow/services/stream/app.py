@@ -1,0 +1,88 @@
+"""create_stream_app: the stream service as an ASGI application (`orderflow serve stream`).
+
+The broker feed runs in the app's lifespan: it joins the broker (waiting for one that is not up
+yet), then forwards every status change to the hub until shutdown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+
+import structlog
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route, WebSocketRoute
+
+from orderflow.services.stream.context import StreamContext
+from orderflow.services.stream.sse import events_endpoint
+from orderflow.services.stream.websocket import websocket_endpoint
+
+log = structlog.get_logger("orderflow.stream")
+
+
+def create_stream_app(ctx: StreamContext, extra: Sequence[BaseRoute] = ()) -> Starlette:
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        stop = asyncio.Event()
+        feed = asyncio.create_task(_feed(ctx, stop))
+        try:
+            yield
+        finally:
+            stop.set()
+            for sub in list(ctx.hub.subscriptions()):
+                sub.close("shutting_down")
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(feed, 5.0)
+            await ctx.broker.close()
+            await ctx.storage.dispose()
+
+    app = Starlette(
+        routes=[
+            WebSocketRoute("/ws", websocket_endpoint),
+            Route("/events", events_endpoint, methods=["GET"]),
+            Route("/healthz", _health, methods=["GET"]),
+            Route("/readyz", _ready, methods=["GET"]),
+            *extra,
+        ],
+        lifespan=lifespan,
+    )
+    app.state.stream = ctx
+    return app
+
+
+async def _feed(ctx: StreamContext, stop: asyncio.Event) -> None:
+    """Connect and run the feed, starting again after an outage with capped backoff."""
+    delay = 0.25
+    while not stop.is_set():
+        try:
+            await ctx.broker.connect()
+            await ctx.feed.run(stop)
+            return
+        except Exception as exc:
+            ctx.feed.ready.clear()
+            log.warning("status feed failed; restarting", error=repr(exc), retry_in=delay)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+            delay = min(delay * 2, 5.0)
+
+
+async def _health(_: Request) -> Response:
+    return JSONResponse({"status": "ok"})
+
+
+async def _ready(request: Request) -> Response:
+    ctx: StreamContext = request.app.state.stream
+    try:
+        async with asyncio.timeout(3.0):
+            await ctx.storage.ping()
+    except Exception as exc:
+        return JSONResponse({"status": "not ready", "database": repr(exc)}, status_code=503)
+    if not ctx.feed.ready.is_set():
+        return JSONResponse({"status": "not ready", "broker": "joining"}, status_code=503)
+    return JSONResponse(
+        {"status": "ready", "database": "ok", "broker": "ok", "subscriptions": len(ctx.hub)}
+    )
