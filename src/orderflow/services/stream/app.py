@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
+from orderflow.services.runtime.retrying import retry_until_stopped
 from orderflow.services.stream.context import StreamContext
 from orderflow.services.stream.sse import events_endpoint
 from orderflow.services.stream.websocket import websocket_endpoint
@@ -55,19 +56,17 @@ def create_stream_app(ctx: StreamContext, extra: Sequence[BaseRoute] = ()) -> St
 
 
 async def _feed(ctx: StreamContext, stop: asyncio.Event) -> None:
-    """Connect and run the feed, starting again after an outage with capped backoff."""
-    delay = 0.25
-    while not stop.is_set():
+    """Connect and run the feed, starting again after an outage with backoff."""
+
+    async def connect_and_run() -> None:
         try:
             await ctx.broker.connect()
             await ctx.feed.run(stop)
-            return
-        except Exception as exc:
+        except Exception:
             ctx.feed.ready.clear()
-            log.warning("status feed failed; restarting", error=repr(exc), retry_in=delay)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
-            delay = min(delay * 2, 5.0)
+            raise
+
+    await retry_until_stopped(connect_and_run, stop, event="status feed failed; restarting")
 
 
 async def _health(_: Request) -> Response:
@@ -80,7 +79,9 @@ async def _ready(request: Request) -> Response:
         async with asyncio.timeout(3.0):
             await ctx.storage.ping()
     except Exception as exc:
-        return JSONResponse({"status": "not ready", "database": repr(exc)}, status_code=503)
+        # Logged, not answered: the endpoint needs no credentials and error texts name hosts.
+        log.warning("readiness check failed", check="database", error=repr(exc))
+        return JSONResponse({"status": "not ready", "database": "unreachable"}, status_code=503)
     if not ctx.feed.ready.is_set():
         return JSONResponse({"status": "not ready", "broker": "joining"}, status_code=503)
     return JSONResponse(
