@@ -1,4 +1,4 @@
-"""The web layer shared by the order API and the gateway (both use every module here).
+"""The web layer shared by the order API and the gateway.
 
 problems.py         ProblemError and the problem+json answers, handlers for an app's errors
 request_context.py  request id in and out (and in structlog's context), client IP, access log,
