@@ -70,24 +70,12 @@ class EdDsaAccessTokens:
 
     def issue(self, identity: Identity, now: float | None = None) -> str:
         issued = int(now if now is not None else time.time())
-        claims: dict[str, Any] = {
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "sub": identity.subject,
-            "roles": sorted(identity.roles),
-            "iat": issued,
-            "nbf": issued,
-            "exp": issued + self._ttl,
-            "jti": secrets.token_hex(12),
-        }
-        if identity.email:
-            claims["email"] = identity.email
-        return jwt.encode(
-            claims,
-            self._signing.private_key,
-            algorithm="EdDSA",
-            headers={"kid": self._signing.kid, "typ": "at+jwt"},
-        )
+        claims = _claims(identity, AUDIENCE, issued, issued + self._ttl, secrets.token_hex(12))
+        return self._sign(claims, "at+jwt")
+
+    def _sign(self, claims: dict[str, Any], typ: str) -> str:
+        headers = {"kid": self._signing.kid, "typ": typ}
+        return jwt.encode(claims, self._signing.private_key, algorithm="EdDSA", headers=headers)
 
     def verify(self, token: str) -> Identity:
         return self.verify_until(token)[0]
@@ -106,25 +94,9 @@ class EdDsaAccessTokens:
         """A single-use stream ticket: the identity, the expiry of the credential it stands in
         for (`cexp`), and a lifetime of its own of `ttl` seconds."""
         issued = int(time.time())
-        claims: dict[str, Any] = {
-            "iss": ISSUER,
-            "aud": TICKET_AUDIENCE,
-            "sub": identity.subject,
-            "roles": sorted(identity.roles),
-            "iat": issued,
-            "nbf": issued,
-            "exp": issued + int(ttl),
-            "jti": jti,
-            "cexp": int(until),
-        }
-        if identity.email:
-            claims["email"] = identity.email
-        return jwt.encode(
-            claims,
-            self._signing.private_key,
-            algorithm="EdDSA",
-            headers={"kid": self._signing.kid, "typ": "ticket+jwt"},
-        )
+        claims = _claims(identity, TICKET_AUDIENCE, issued, issued + int(ttl), jti)
+        claims["cexp"] = int(until)
+        return self._sign(claims, "ticket+jwt")
 
     def redeem_ticket(self, ticket: str) -> tuple[Identity, float, str, float]:
         """(identity, credential expiry, jti, ticket expiry); InvalidTokenError if invalid."""
@@ -206,3 +178,21 @@ class EdDsaAccessTokens:
         if newest.kid in keys:
             self._signing = newest
         return True
+
+
+def _claims(
+    identity: Identity, audience: str, issued: int, expires: int, jti: str
+) -> dict[str, Any]:
+    claims: dict[str, Any] = {
+        "iss": ISSUER,
+        "aud": audience,
+        "sub": identity.subject,
+        "roles": sorted(identity.roles),
+        "iat": issued,
+        "nbf": issued,
+        "exp": expires,
+        "jti": jti,
+    }
+    if identity.email:
+        claims["email"] = identity.email
+    return claims
