@@ -31,16 +31,29 @@ def test_longest_prefix_wins_on_segment_boundaries() -> None:
     assert table.match("/Admin") is None
 
 
-def test_defaults_route_only_the_order_api() -> None:
-    table = load_route_table(GatewaySettings(api_upstream="http://a:1"))
+def test_defaults_route_the_services_that_exist() -> None:
+    table = load_route_table(
+        GatewaySettings(api_upstream="http://a:1", stream_upstream="http://s:2")
+    )
     api = table.match("/api/v1/orders")
     assert api is not None
     assert api.spec.upstream == "http://a:1"
     assert api.spec.access == "authenticated"
     assert api.spec.scopes == {"orders"}
-    assert [r.spec.prefix for r in table.routes] == ["/api"]
-    # No defaults for services that do not exist yet: they add their own entries.
-    for path in ("/ws/orders", "/events", "/admin/", "/auth/token"):
+    for path in ("/docs", "/openapi.json"):  # the API's documentation, without the internal port
+        docs = table.match(path)
+        assert docs is not None
+        assert (docs.spec.upstream, docs.spec.access) == ("http://a:1", "public")
+    for path in ("/ws", "/events"):
+        stream = table.match(path)
+        assert stream is not None
+        assert (stream.spec.upstream, stream.spec.access) == ("http://s:2", "authenticated")
+    # Everything else is the public storefront, but never the gateway's own paths, and there is
+    # no dashboard yet: /admin is the storefront's 404, not a route to nothing.
+    storefront = table.match("/admin/")
+    assert storefront is not None
+    assert (storefront.spec.prefix, storefront.spec.access) == ("", "public")
+    for path in ("/auth/token", "/.well-known/jwks.json", "/healthz", "/readyz"):
         assert table.match(path) is None
 
 
@@ -73,7 +86,15 @@ def test_file_replaces_or_extends_defaults(tmp_path: Path) -> None:
     assert [r.spec.prefix for r in alone.routes] == ["/reports"]
     path.write_text(json.dumps({"include_defaults": True, "routes": [entry]}))
     both = load_route_table(GatewaySettings(routes_file=path))
-    assert {r.spec.prefix for r in both.routes} == {"/reports", "/api"}
+    assert {r.spec.prefix for r in both.routes} == {
+        "/reports",
+        "/api",
+        "/docs",
+        "/openapi.json",
+        "/ws",
+        "/events",
+        "",
+    }
 
 
 def test_toml_file(tmp_path: Path) -> None:
