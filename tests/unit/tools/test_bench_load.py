@@ -49,8 +49,10 @@ async def test_a_stall_shows_as_latency_from_the_due_time() -> None:
     # Due at 0.0 s and 0.2 s, both answered at 0.3 s: they waited 0.3 s and 0.1 s.
     assert by_index[0].latency >= 0.29
     assert 0.08 <= by_index[20].latency < by_index[0].latency
-    # Sends kept the timetable while nothing was answered (no coordinated omission).
-    assert all(s.sent - s.intended < 0.05 for s in recorder.samples)
+    # Sends kept the timetable while nothing was answered (no coordinated omission): a closed
+    # loop would have sent them up to the whole stall late; half of it leaves room for a loaded
+    # machine's scheduling.
+    assert all(s.sent - s.intended < 0.15 for s in recorder.samples)
 
 
 async def test_arrivals_beyond_the_in_flight_cap_are_dropped_and_counted() -> None:
