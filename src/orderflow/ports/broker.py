@@ -10,7 +10,9 @@ Promises every engine keeps (the contract suite in tests/contract checks each on
   out while an earlier one is unsettled.
 - A delivery that is not settled within `ack_wait` (the consumer crashed) is delivered again.
 - `retry(delay)` makes a delivery available again after the delay; a delivery whose attempts
-  reach `max_attempts` goes to the group's dead letters instead.
+  reach `max_attempts` goes to the group's dead letters instead. An attempt is a delivery that
+  reached a handler: what a member hands back unsettled when it stops or gives work up (its
+  prefetch, what it held) is no attempt, however often workers restart.
 - `fetch` never hands one consumer more than `max_in_flight` unsettled deliveries.
 - A group declared with `expires_after` is ephemeral: once none of its members has fetched for
   that many seconds (they all stopped or crashed), the engine deletes it with whatever it still

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -193,6 +194,16 @@ class RabbitMqBroker:
                 delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
             ),
             routing_key=group,
+        )
+
+    async def record_hand_backs(self, queue: str, counts: dict[str, int]) -> None:
+        """Write a shard's hand-back counts (see `consumer`) as its ledger queue's newest entry."""
+        channel = await self.channel()
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                json.dumps(counts).encode(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+            ),
+            routing_key=queue,
         )
 
     async def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetterRecord]:

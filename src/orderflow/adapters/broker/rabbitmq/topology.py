@@ -69,6 +69,9 @@ class Topology:
     def lock_queue(self, group: str, partition: int) -> str:
         return f"{self.prefix}.g.{group}.lock{partition}"
 
+    def hand_backs_queue(self, group: str, partition: int) -> str:
+        return f"{self.prefix}.g.{group}.handbacks{partition}"
+
     def members_queue(self, group: str) -> str:
         return f"{self.prefix}.g.{group}.members"
 
@@ -79,6 +82,7 @@ class Topology:
         return [
             *(self.shard_queue(group, n) for n in range(self.partitions)),
             *(self.lock_queue(group, n) for n in range(self.partitions)),
+            *(self.hand_backs_queue(group, n) for n in range(self.partitions)),
             self.members_queue(group),
             self.dead_letter_queue(group),
         ]
