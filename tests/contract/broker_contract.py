@@ -254,6 +254,27 @@ class BrokerContract:
         assert await consumer.fetch(10, timeout=self.quiet) == []
         assert await broker.dead_letters("some-other-group") == []
 
+    async def test_dead_letters_page_on_from_a_position(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec())
+        await broker.publish([message(i) for i in range(5)])
+        got = await self.fetch_until(consumer, 5, within=self.grace)
+        await settle_all(consumer, got, DeadLetter("poison"))
+        await self.wait_for_dead_letters(broker, consumer, "workers")
+
+        pages: list[list[DeadLetterRecord]] = []
+        after = 0
+        while page := await broker.dead_letters("workers", limit=2, after=after):
+            pages.append(page)
+            after = page[-1].position
+
+        assert [len(p) for p in pages] == [2, 2, 1]
+        read = [r for p in pages for r in p]
+        assert sorted(r.message_id for r in read) == [f"msg-{i}" for i in range(5)]
+        positions = [r.position for r in read]
+        assert positions == sorted(set(positions))
+        assert positions[0] > 0
+
     async def wait_for_dead_letters(
         self, broker: Broker, consumer: Consumer, group: str
     ) -> list[DeadLetterRecord]:

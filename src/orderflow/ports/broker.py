@@ -86,6 +86,9 @@ class DeadLetterRecord:
     payload: bytes
     attempts: int
     reason: str
+    # Where it stands in its group's dead letters: grows with each one buried, so a reader can
+    # go on after the last it read (`dead_letters(after=...)`).
+    position: int = 0
 
 
 class Consumer(Protocol):
@@ -113,7 +116,11 @@ class Broker(Protocol):
         """Join the group (declaring it if needed) as one more member."""
         ...
 
-    async def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetterRecord]: ...
+    async def dead_letters(
+        self, group: str, limit: int = 100, after: int = 0
+    ) -> list[DeadLetterRecord]:
+        """The group's oldest `limit` dead letters whose position is past `after`."""
+        ...
 
     async def ping(self) -> None:
         """Raise if the broker cannot be reached."""

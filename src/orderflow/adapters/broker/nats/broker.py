@@ -238,11 +238,13 @@ class NatsBroker:
         with contextlib.suppress(NatsError, TimeoutError):
             await self._hand_backs.purge(key)
 
-    async def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetterRecord]:
+    async def dead_letters(
+        self, group: str, limit: int = 100, after: int = 0
+    ) -> list[DeadLetterRecord]:
         topo = self.topology
         subject = topo.dlq_subject(group)
         records: list[DeadLetterRecord] = []
-        seq = 1
+        seq = after + 1  # positions are the DLQ stream's sequence numbers
         while len(records) < limit:
             try:
                 raw = await self._js.get_msg(topo.dlq_stream, seq=seq, subject=subject, next=True)
@@ -259,6 +261,7 @@ class NatsBroker:
                         payload=raw.data or b"",
                         attempts=int(headers.get(names.ATTEMPTS, "0")),
                         reason=headers.get(names.REASON, ""),
+                        position=raw.seq,
                     )
                 )
             seq = raw.seq + 1

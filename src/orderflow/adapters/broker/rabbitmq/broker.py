@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -48,6 +49,7 @@ class RabbitMqBroker:
         self.topology = Topology(prefix, partitions)
         self._connection: Any = None
         self._channel: Any = None
+        self._dead_at = 0  # the position stamped on the last dead letter buried here
         self._reconnect = asyncio.Lock()
         self._consumers: list[RabbitMqConsumer] = []
         self._declared: set[tuple[str, tuple[str, ...]]] = set()
@@ -186,6 +188,10 @@ class RabbitMqBroker:
         dlx = await channel.get_exchange(self.topology.dead_letter_exchange, ensure=False)
         headers = dict(message.headers or {})
         headers.update({names.GROUP: group, names.REASON: reason, names.ATTEMPTS: str(attempts)})
+        # Unique per member (no two of its dead letters share a position); across members the
+        # clocks must agree to within the sweep's interval, or a late one may be read late.
+        self._dead_at = max(time.time_ns() // 1000, self._dead_at + 1)
+        headers[names.DEAD_AT] = str(self._dead_at)
         await dlx.publish(
             aio_pika.Message(
                 message.body,
@@ -206,26 +212,33 @@ class RabbitMqBroker:
             routing_key=queue,
         )
 
-    async def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetterRecord]:
-        # Browse: get without ack, then close the channel, which puts them all back.
+    async def dead_letters(
+        self, group: str, limit: int = 100, after: int = 0
+    ) -> list[DeadLetterRecord]:
+        # Browse: get without ack, then close the channel, which puts them all back. A quorum
+        # queue has no offsets and puts browsed messages back behind the others, so the whole
+        # queue is read and ordered by the time each was buried (stamped by `bury`, in us).
         await self.channel()  # (re)connects
         channel = await self._connection.channel()
-        records: list[DeadLetterRecord] = []
+        found: list[DeadLetterRecord] = []
         try:
             queue = await channel.declare_queue(
                 self.topology.dead_letter_queue(group), passive=True
             )
-            while len(records) < limit:
+            for _ in range(queue.declaration_result.message_count):
                 message = await queue.get(no_ack=False, fail=False)
                 if message is None:
                     break
-                records.append(_dead_letter_record(group, message))
+                record = _dead_letter_record(group, message)
+                if record.position > after:
+                    found.append(record)
         except ChannelClosed:
             return []  # no such queue: the group never dead-lettered anything
         finally:
             with contextlib.suppress(Exception):
                 await channel.close()
-        return records
+        found.sort(key=lambda r: (r.position, r.message_id))
+        return found[:limit]
 
     async def destroy(self) -> None:
         """Delete the queues of the groups this broker declared, and the prefix's exchanges."""
@@ -259,4 +272,6 @@ def _dead_letter_record(group: str, message: Any) -> DeadLetterRecord:
         payload=message.body,
         attempts=int(attempts or 0),
         reason=reason,
+        # Buried before positions were stamped: first of all.
+        position=int(header_text(headers.get(names.DEAD_AT)) or 1),
     )

@@ -29,6 +29,7 @@ GROUP = "x-orderflow-group"
 REASON = "x-orderflow-reason"
 ATTEMPTS = "x-orderflow-attempts"
 MESSAGE_ID = "x-orderflow-id"
+DEAD_AT = "x-orderflow-dead-at"  # microseconds since the epoch: a dead letter's position
 RESERVED_PREFIXES = ("x-orderflow-", "x-death", "x-delivery-count", "x-first-death", "x-last-death")
 
 
