@@ -225,10 +225,9 @@ class RabbitMqBroker:
             queue = await channel.declare_queue(
                 self.topology.dead_letter_queue(group), passive=True
             )
-            for _ in range(queue.declaration_result.message_count):
-                message = await queue.get(no_ack=False, fail=False)
-                if message is None:
-                    break
+            # Until empty, not up to the declared count: messages an earlier browse handed
+            # back may still be on their way to the queue when it is declared.
+            while (message := await queue.get(no_ack=False, fail=False)) is not None:
                 record = _dead_letter_record(group, message)
                 if record.position > after:
                     found.append(record)
