@@ -38,6 +38,7 @@ import statistics
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -49,7 +50,7 @@ from threading import Thread
 import httpx
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.support.system import System, order_body
@@ -230,6 +231,13 @@ async def _client(
                 await asyncio.sleep(1 + attempt)
         raise AssertionError("unreachable")
 
+    def _ending(task: asyncio.Task[None]) -> str:
+        """How a lost connection ended: its close code and reason, or the error."""
+        error = task.exception()
+        if isinstance(error, ConnectionClosed) and error.rcvd is not None:
+            return f"close {error.rcvd.code} {error.rcvd.reason}".strip()
+        return str(error) if isinstance(error, RuntimeError) else type(error).__name__
+
     async def subscriber(token: str) -> None:
         nonlocal opened
         async with await opening(token) as conn:
@@ -244,6 +252,8 @@ async def _client(
                     opened += 1
                     if opened == target:
                         ready.set()
+            # The server ended it with a normal close code (the loop ends without an error).
+            raise RuntimeError(f"close {conn.close_code} {conn.close_reason or ''}".strip())
 
     tasks = []
     for i in range(target):
@@ -262,7 +272,7 @@ async def _client(
     cpu0, wall0 = time.process_time(), time.monotonic()
     await loop.run_in_executor(None, load_done.wait)
     cpu = (time.process_time() - cpu0) / (time.monotonic() - wall0)
-    broken = sum(1 for t in tasks if t.done())
+    broken = Counter(_ending(t) for t in tasks if t.done())
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
@@ -353,7 +363,8 @@ def measure(target: Target, args: argparse.Namespace) -> None:
         load1 = os.getloadavg()[0]
         done.set()
         samples: list[tuple[float, float]] = []
-        client_cpu, broken = [], 0
+        client_cpu: list[float] = []
+        broken: Counter[str] = Counter()
         for pipe in pipes:
             kind, got, share, lost = pipe.recv()
             samples.extend(got)
@@ -370,7 +381,7 @@ def measure(target: Target, args: argparse.Namespace) -> None:
         f"placed {placed} orders at {args.rate:.0f}/s offered for {args.seconds:.0f} s"
         f" ({refused} not accepted), {len(ms)} status messages received"
         f" (expected {4 * (placed - refused) * per_customer} for 4 changes each),"
-        f" {broken} connections lost"
+        f" {sum(broken.values())} connections lost {dict(broken) or ''}"
     )
     if len(ms) > 1:
         p = statistics.quantiles(ms, n=100)
