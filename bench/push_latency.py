@@ -381,7 +381,7 @@ def measure(target: Target, args: argparse.Namespace) -> None:
         f"placed {placed} orders at {args.rate:.0f}/s offered for {args.seconds:.0f} s"
         f" ({refused} not accepted), {len(ms)} status messages received"
         f" (expected {4 * (placed - refused) * per_customer} for 4 changes each),"
-        f" {sum(broken.values())} connections lost {dict(broken) or ''}"
+        f" {sum(broken.values())} connections lost" + (f" {dict(broken)}" if broken else "")
     )
     if len(ms) > 1:
         p = statistics.quantiles(ms, n=100)
