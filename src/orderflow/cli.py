@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from orderflow.config import Settings
 from orderflow.processes.logs import configure_logging
@@ -48,6 +49,13 @@ def _settings(**overrides: Any) -> Settings:
     return Settings(**{k: v for k, v in overrides.items() if v is not None})
 
 
+def _check_gateway_settings() -> None:
+    """Refuse unusable gateway settings before anything is done (migrating, starting)."""
+    from orderflow.services.gateway.settings import GatewaySettings
+
+    GatewaySettings()
+
+
 def _env_for_children(settings: Settings) -> dict[str, str]:
     """The resolved settings, handed to child processes through the environment."""
     fields = (
@@ -83,6 +91,7 @@ def run(
         port=port,
         api_port=api_port,
     )
+    _check_gateway_settings()
     configure_logging("supervisor", settings.log_level, settings.log_json)
     asyncio.run(prepare(settings))
     admin_password = asyncio.run(_prepare_gateway(settings))
@@ -295,6 +304,7 @@ def migrate(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     from orderflow.bootstrap import migrate_gateway, open_database
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
+    _check_gateway_settings()
 
     async def main() -> None:
         async with open_database(settings) as db:
@@ -348,4 +358,18 @@ app.command("bench")(bench_command)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except ValidationError as exc:
+        # Settings that cannot work: one line each, naming the setting. Never str(exc), which
+        # repeats the value given (a URL with its password).
+        for error in exc.errors(include_url=False, include_input=False):
+            message = str(error["msg"]).removeprefix("Value error, ")
+            where = ".".join(str(part) for part in error["loc"])
+            typer.echo(
+                f"orderflow: {message}"
+                if "ORDERFLOW_" in message
+                else f"orderflow: setting {where}: {message}",
+                err=True,
+            )
+        raise SystemExit(2) from None

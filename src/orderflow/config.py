@@ -8,8 +8,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# URL schemes people copy (hosting providers give `postgres://...`), and the async driver each
+# means here: the engines are asynchronous, so a synchronous driver in the URL means the same.
+_DATABASE_DRIVERS = {
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+    "postgresql+asyncpg": "postgresql+asyncpg",
+    "postgresql+psycopg": "postgresql+asyncpg",
+    "postgresql+psycopg2": "postgresql+asyncpg",
+    "sqlite": "sqlite+aiosqlite",
+    "sqlite+aiosqlite": "sqlite+aiosqlite",
+    "sqlite+pysqlite": "sqlite+aiosqlite",
+}
+
+
+def normalise_database_url(url: str, setting: str) -> str:
+    """`url` with the async driver of its database; ValueError naming `setting` (never the URL,
+    which may hold a password) if no engine here can use it. Empty stays empty (the default)."""
+    if not url:
+        return url
+    scheme, separator, rest = url.partition("://")
+    driver = _DATABASE_DRIVERS.get(scheme.lower()) if separator else None
+    if driver is None:
+        shown = f"'{scheme}'" if separator and scheme.isascii() and len(scheme) < 40 else "none"
+        raise ValueError(
+            f"{setting} is not a usable database URL (scheme {shown}): use"
+            " postgresql://user:password@host:5432/name or sqlite:///path/to/file.db"
+        )
+    return f"{driver}://{rest}"
 
 
 class Settings(BaseSettings):
@@ -72,6 +101,11 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     log_json: bool | None = Field(None, description="JSON lines; default: unless on a terminal")
     seed_demo_catalog: bool = True
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, url: str) -> str:
+        return normalise_database_url(url, "ORDERFLOW_DATABASE_URL (--database-url)")
 
     @model_validator(mode="after")
     def _derive_paths(self) -> Settings:

@@ -254,6 +254,27 @@ class BrokerContract:
         assert await consumer.fetch(10, timeout=self.quiet) == []
         assert await broker.dead_letters("some-other-group") == []
 
+    async def test_dead_letters_page_on_from_a_position(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec())
+        await broker.publish([message(i) for i in range(5)])
+        got = await self.fetch_until(consumer, 5, within=self.grace)
+        await settle_all(consumer, got, DeadLetter("poison"))
+        await self.wait_for_dead_letters(broker, consumer, "workers")
+
+        pages: list[list[DeadLetterRecord]] = []
+        after = 0
+        while page := await broker.dead_letters("workers", limit=2, after=after):
+            pages.append(page)
+            after = page[-1].position
+
+        assert [len(p) for p in pages] == [2, 2, 1]
+        read = [r for p in pages for r in p]
+        assert sorted(r.message_id for r in read) == [f"msg-{i}" for i in range(5)]
+        positions = [r.position for r in read]
+        assert positions == sorted(set(positions))
+        assert positions[0] > 0
+
     async def wait_for_dead_letters(
         self, broker: Broker, consumer: Consumer, group: str
     ) -> list[DeadLetterRecord]:
@@ -369,6 +390,52 @@ class BrokerContract:
 
         assert len(held) == 3
         assert sorted(d.message_id for d in again) == ["msg-0", "msg-1", "msg-2"]
+
+    async def test_closing_with_a_fetched_backlog_is_not_an_attempt(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        # Workers restarted again and again with a backlog: no handler settled anything, so no
+        # message may reach the dead letters, however many restarts outnumber max_attempts.
+        broker = await make_broker()
+        spec = self.spec(max_attempts=2)
+        await broker.declare(spec)
+        await broker.publish([message(i) for i in range(5)])
+        for _ in range(spec.max_attempts + 2):
+            consumer = await broker.consumer(spec)
+            held = await self.fetch_until(consumer, 5, within=self.grace)
+            await consumer.close()
+            assert len(held) == 5
+
+        consumer = await broker.consumer(spec)
+        got = await self.drain(consumer, 5)
+
+        assert sorted(d.message_id for d in got) == [f"msg-{i}" for i in range(5)]
+        assert all(d.attempt <= spec.max_attempts for d in got)
+        assert await broker.dead_letters("workers") == []
+
+    async def test_closing_with_unfetched_prefetch_is_not_an_attempt(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        # A member that takes one message and stops hands back whatever it had pulled ahead.
+        broker = await make_broker()
+        spec = self.spec(max_attempts=2)
+        await broker.declare(spec)
+        await broker.publish([message(i) for i in range(6)])
+        taken: list[str] = []
+        for _ in range(spec.max_attempts + 2):
+            consumer = await broker.consumer(spec)
+            [first] = await self.fetch_until(consumer, 1, within=self.grace, batch=1)
+            await asyncio.sleep(self.quiet)  # the engine may pull ahead meanwhile
+            await consumer.settle([(first, Ack())])
+            taken.append(first.message_id)
+            await consumer.close()
+
+        consumer = await broker.consumer(spec)
+        got = await self.drain(consumer, 6 - len(taken))
+
+        assert sorted(taken + [d.message_id for d in got]) == [f"msg-{i}" for i in range(6)]
+        assert all(d.attempt <= spec.max_attempts for d in got)
+        assert await broker.dead_letters("workers") == []
 
     async def test_ephemeral_group_lives_while_a_member_fetches(
         self, make_broker: BrokerFactory

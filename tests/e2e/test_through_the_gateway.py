@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.system import System, order_body
+from tests.support.system import System, free_port, order_body
 
 ADMIN_LINE = re.compile(r"Demo admin \(shown once\):\s+(\S+) / (\S+)")
 
@@ -75,5 +75,45 @@ def test_a_customer_signs_up_orders_and_sees_it_confirmed(tmp_path: Path) -> Non
     system.start()  # a second start keeps the admin and does not print a password again
     try:
         assert not ADMIN_LINE.search(system.logs())
+    finally:
+        system.stop()
+
+
+def test_the_api_docs_work_through_the_gateway_with_nothing_from_elsewhere(tmp_path: Path) -> None:
+    """/docs under the gateway's 'self'-only policy: every script and stylesheet it references is
+    same-origin, answers 200 with its content type, and there is no inline script to refuse."""
+    system = System(tmp_path / "data", env={"ORDERFLOW_STREAM_PORT": str(free_port())})
+    system.start(timeout=120)
+    try:
+        with httpx.Client(base_url=system.public_url, timeout=30) as client:
+            page = client.get("/docs")
+            assert page.status_code == 200
+            assert page.headers["content-type"].startswith("text/html")
+            csp = page.headers["content-security-policy"]
+            assert "default-src 'self'" in csp
+            assert "unsafe-inline" not in csp
+            scripts = re.findall(r"<script([^>]*)>(.*?)</script>", page.text, re.DOTALL)
+            assert scripts
+            assert all(body.strip() == "" for _, body in scripts)
+            script_urls = re.findall(r'<script src="([^"]+)"></script>', page.text)
+            assert len(script_urls) == len(scripts)
+            styles = re.findall(r'<link rel="stylesheet" href="([^"]+)"', page.text)
+            assert styles
+            expected = dict.fromkeys(script_urls, "text/javascript")
+            expected.update({url: "text/css" for url in styles})
+            for url, content_type in expected.items():
+                assert re.match(r"/[^/]", url), url  # a path on the same origin
+                asset = client.get(url)
+                assert asset.status_code == 200, url
+                assert asset.headers["content-type"].split(";")[0] == content_type, url
+            assert "SwaggerUIBundle(" in client.get(script_urls[-1]).text
+            assert "http://" not in page.text
+            assert "https://" not in page.text
+
+            spec = client.get("/openapi.json")
+            assert spec.status_code == 200
+            document = json.loads(spec.content)
+            assert document["openapi"].startswith("3.")
+            assert "/api/v1/orders" in document["paths"]
     finally:
         system.stop()

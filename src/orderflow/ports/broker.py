@@ -10,7 +10,9 @@ Promises every engine keeps (the contract suite in tests/contract checks each on
   out while an earlier one is unsettled.
 - A delivery that is not settled within `ack_wait` (the consumer crashed) is delivered again.
 - `retry(delay)` makes a delivery available again after the delay; a delivery whose attempts
-  reach `max_attempts` goes to the group's dead letters instead.
+  reach `max_attempts` goes to the group's dead letters instead. An attempt is a delivery that
+  reached a handler: what a member hands back unsettled when it stops or gives work up (its
+  prefetch, what it held) is no attempt, however often workers restart.
 - `fetch` never hands one consumer more than `max_in_flight` unsettled deliveries.
 - A group declared with `expires_after` is ephemeral: once none of its members has fetched for
   that many seconds (they all stopped or crashed), the engine deletes it with whatever it still
@@ -84,6 +86,9 @@ class DeadLetterRecord:
     payload: bytes
     attempts: int
     reason: str
+    # Where it stands in its group's dead letters: grows with each one buried, so a reader can
+    # go on after the last it read (`dead_letters(after=...)`).
+    position: int = 0
 
 
 class Consumer(Protocol):
@@ -111,7 +116,11 @@ class Broker(Protocol):
         """Join the group (declaring it if needed) as one more member."""
         ...
 
-    async def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetterRecord]: ...
+    async def dead_letters(
+        self, group: str, limit: int = 100, after: int = 0
+    ) -> list[DeadLetterRecord]:
+        """The group's oldest `limit` dead letters whose position is past `after`."""
+        ...
 
     async def ping(self) -> None:
         """Raise if the broker cannot be reached."""

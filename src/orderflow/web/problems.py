@@ -156,9 +156,12 @@ async def _validation(_: Request, exc: Exception) -> Response:
     return problem_response(invalid(errors))
 
 
+UNEXPECTED_DETAIL = "the server failed unexpectedly"
+
+
 async def _unexpected(_: Request, exc: Exception) -> Response:
     log.exception("unhandled error", error=type(exc).__name__)
-    return problem_response(ProblemError(500, detail="the server failed unexpectedly"))
+    return problem_response(ProblemError(500, detail=UNEXPECTED_DETAIL))
 
 
 def install(app: Any) -> None:

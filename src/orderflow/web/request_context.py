@@ -8,6 +8,10 @@ In one pass (it is on the gateway's hot path, so one wrapper rather than four):
 - the client's address (`CLIENT_IP_KEY`): the peer, or with `trust_forwarded_for` the last
   X-Forwarded-For entry (the one our own trusted proxy appended);
 - the security headers of every response (security_headers.py);
+- an unexpected error that escaped the app: logged once here, with the request id, and answered
+  500 problem+json carrying X-Request-Id and the security headers (Starlette's own error
+  handling sits outside this middleware, so its 500 had neither, and the server logged the
+  error a second time);
 - one access-log line per request.
 """
 
@@ -20,6 +24,7 @@ import uuid
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orderflow.web.problems import UNEXPECTED_DETAIL, ProblemError, send_problem
 from orderflow.web.security_headers import SecurityHeaders
 
 log = structlog.get_logger("orderflow.web.access")
@@ -78,6 +83,13 @@ class RequestContextMiddleware:
         bound = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_headers)
+        except Exception as exc:
+            if status:  # the answer had begun: nothing more can be said to the client
+                raise
+            log.exception("unhandled error", error=type(exc).__name__)
+            await send_problem(
+                scope, send_with_headers, ProblemError(500, detail=UNEXPECTED_DETAIL)
+            )
         finally:
             log.info(
                 "request",

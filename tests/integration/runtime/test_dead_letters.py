@@ -27,7 +27,7 @@ from orderflow.domain import messages as m
 from orderflow.domain.money import Money
 from orderflow.domain.pricing import CatalogEntry, price_order
 from orderflow.messaging.envelope import decode, encode
-from orderflow.ports.broker import Broker, Consumer
+from orderflow.ports.broker import Broker, Consumer, DeadLetter, Delivery
 from orderflow.ports.orders import NewOrder
 from orderflow.ports.storage import Storage
 from orderflow.services.orders.intake import OrderIntake
@@ -161,3 +161,25 @@ async def test_a_dead_letter_decided_twice_does_not_fail_its_batch(tmp_path: Pat
     # The report goes out again, as any redelivered effect's message may; on an order already
     # failed it changes nothing.
     assert [type(r).__name__ for r in reports] == ["ProcessingFailed", "ProcessingFailed"]
+
+
+async def test_every_dead_letter_is_reported_whatever_the_backlog(tmp_path: Path) -> None:
+    """More dead letters than a page: each is reported once, none left behind the first page."""
+    async with stage("inventory", Settings(data_dir=tmp_path)) as inventory:
+        orders = [str(uuid.uuid4()) for _ in range(8)]
+        commands = [m.ReserveStock(oid, (m.Line("MUG-WHT", 1),)) for oid in orders]
+        await inventory.broker.publish([encode(c) for c in commands])
+        taken: list[Delivery] = []
+        while len(taken) < len(orders):
+            taken += await inventory.consumer.fetch(100, 1.0)
+        # Buried by the broker: no consumer loop reported them.
+        await inventory.consumer.settle([(d, DeadLetter("poison")) for d in taken])
+
+        watcher = DeadLetterWatcher(inventory.db, inventory.broker, ["inventory"], page_size=3)
+        swept = [await watcher.sweep() for _ in range(3)]
+        async with inventory.db.read() as reads:
+            published = [decode(row.message.payload) for row in await reads.outbox.oldest(100)]
+
+    assert swept == [8, 0, 0]
+    failed = sorted(msg.order_id for msg in published if isinstance(msg, m.ProcessingFailed))
+    assert failed == sorted(orders)

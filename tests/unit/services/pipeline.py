@@ -51,7 +51,9 @@ class FakeBroker:
     async def consumer(self, spec: ConsumerSpec) -> Consumer:
         raise AssertionError("the pipeline delivers to the runners itself")
 
-    async def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetterRecord]:
+    async def dead_letters(
+        self, group: str, limit: int = 100, after: int = 0
+    ) -> list[DeadLetterRecord]:
         return []
 
     async def ping(self) -> None:

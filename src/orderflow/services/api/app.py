@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from orderflow import __version__
 from orderflow.services.api.context import ApiContext
+from orderflow.services.api.docs import install_docs
 from orderflow.services.api.routes import orders, products
 from orderflow.web import problems
 from orderflow.web.body_limit import BodyLimitMiddleware
@@ -38,13 +39,17 @@ def create_api_app(ctx: ApiContext, readiness: Mapping[str, Check] | None = None
         description="Orders are accepted durably (202) and processed asynchronously. "
         "Errors are application/problem+json.",
         lifespan=lifespan,
+        docs_url=None,  # install_docs: Swagger UI from a package, not a CDN
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.ctx = ctx
     problems.install(app)
     app.include_router(orders.router)
     app.include_router(products.router)
     app.include_router(Readiness("order API", readiness or {}).router())
+    install_docs(app, title=app.title)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
-    # No content security policy: the Swagger UI at /docs loads its scripts from a CDN.
-    app.add_middleware(RequestContextMiddleware, security=SecurityHeaders(csp=None))
+    # The strict policy ('self' only): /docs has no inline script and loads nothing from elsewhere.
+    app.add_middleware(RequestContextMiddleware, security=SecurityHeaders())
     return app

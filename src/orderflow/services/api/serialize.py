@@ -113,8 +113,11 @@ def decode_cursor(cursor: str, size: int) -> list[str]:
 
 
 def decode_time_cursor(cursor: str) -> tuple[datetime, str]:
+    """The cursor's time in UTC (naive taken as UTC) and order id. A time that leaves the
+    calendar in UTC (year 1 at +14:00) is refused here: the database driver would fail on it."""
     created, oid = decode_cursor(cursor, 2)
     try:
-        return datetime.fromisoformat(created), oid
-    except ValueError as exc:
+        # astimezone raises OverflowError when UTC is past the calendar's ends.
+        return _utc(datetime.fromisoformat(created)).astimezone(UTC), oid
+    except (ValueError, OverflowError) as exc:
         raise ProblemError(400, "Bad cursor", "the cursor is not one this API issued") from exc

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from orderflow.config import Settings
+from orderflow.config import Settings, normalise_database_url
 
 
 class GatewaySettings(BaseSettings):
@@ -52,6 +52,11 @@ class GatewaySettings(BaseSettings):
     argon2_memory_cost: int = Field(64 * 1024, description="KiB")
     argon2_parallelism: int = 4
     password_min_length: int = 8
+
+    @field_validator("database_url")
+    @classmethod
+    def _usable_database_url(cls, url: str) -> str:
+        return normalise_database_url(url, "ORDERFLOW_GATEWAY_DATABASE_URL")
 
     def resolved(self, settings: Settings) -> GatewaySettings:
         """A copy with the paths that default to locations under the shared settings filled in."""

@@ -2,15 +2,19 @@
 
 OrderNotFoundError           no such order, or (for a customer) not theirs
 OrderNotCancellableError     (domain) the order already left the warehouse
+ConcurrentUpdateError        (ports) the order kept changing under every retry (the saga moving
+                             it): the caller answers "try again"
 """
 
 from __future__ import annotations
 
 from orderflow.domain import messages as m
 from orderflow.messaging.envelope import encode
+from orderflow.ports.errors import ConcurrentUpdateError
 from orderflow.ports.orders import OrderRow
 from orderflow.ports.storage import Storage
 from orderflow.services.orders.transitions import apply_events
+from orderflow.services.runtime.retrying import retry_lost_race
 
 
 class OrderNotFoundError(LookupError):
@@ -22,7 +26,19 @@ async def cancel_order(
 ) -> OrderRow:
     """Cancel the order (releasing its stock and refunding it, by commands through the outbox);
     returns it as it is now. `owner`: the customer it must belong to, None for an admin.
-    Cancelling a cancelled order changes nothing and is no error."""
+    Cancelling a cancelled order changes nothing and is no error. The saga may move the order
+    between this transaction's read and its write: then it runs again, on the order as it is."""
+    return await retry_lost_race(
+        lambda: _cancel_once(storage, order_id, owner=owner, actor=actor, reason=reason),
+        on=ConcurrentUpdateError,
+        event="cancel lost a race with another update; retrying",
+        order_id=order_id,
+    )
+
+
+async def _cancel_once(
+    storage: Storage, order_id: str, *, owner: str | None, actor: str, reason: str
+) -> OrderRow:
     async with storage.write() as tx:
         if await tx.queries.get(order_id, owner) is None:
             raise OrderNotFoundError(order_id)

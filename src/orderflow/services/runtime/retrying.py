@@ -5,6 +5,8 @@
 - RESTART_LOOP: a long-running task that ended in an error (a consumer loop or the relay during
   an outage) is started again (`retry_until_stopped`).
 - RESTART_PROCESS: a child process of `orderflow run` that died is started again.
+- LOST_RACE: a transaction that lost a race for a row (another writer changed it between the read
+  and the write) is run again a few times, briefly (`retry_lost_race`).
 - `redelivery_delay`: how long a message that failed asks the broker to hold it back before the
   next attempt (settings retry_base_delay/retry_max_delay). The broker's own delayed
   redelivery carries that out, so a failed message never blocks a consumer meanwhile.
@@ -59,6 +61,28 @@ WAIT_FOR_DEPENDENCY = Backoff(first=0.5, cap=5.0)
 RESTART_LOOP = Backoff(first=0.5, cap=5.0)
 # Starting a process costs far more than starting a loop, and a crash loop fills the logs.
 RESTART_PROCESS = Backoff(first=1.0, cap=10.0)
+
+
+LOST_RACE = Backoff(first=0.005, cap=0.1)
+LOST_RACE_ATTEMPTS = 5
+
+
+async def retry_lost_race(
+    transaction: Callable[[], Awaitable[T]], *, on: Errors, event: str, **context: object
+) -> T:
+    """`transaction()`'s result, run again (up to LOST_RACE_ATTEMPTS in all) while it fails with
+    an error in `on`; the last such error propagates."""
+    retrying = tenacity.AsyncRetrying(
+        retry=tenacity.retry_if_exception_type(on),
+        wait=LOST_RACE.strategy(),
+        stop=tenacity.stop_after_attempt(LOST_RACE_ATTEMPTS),
+        before_sleep=functools.partial(_log_failure, event, logging.INFO, context),
+        reraise=True,
+    )
+    async for attempt in retrying:
+        with attempt:
+            result = await transaction()
+    return result
 
 
 def redelivery_delay(attempt: int, base: float, cap: float) -> float:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Sequence
 
 import pytest
 
 from orderflow.domain import messages as m
 from orderflow.domain.errors import OrderNotCancellableError
-from orderflow.domain.order import OrderStatus
+from orderflow.domain.order import OrderState, OrderStatus
 from orderflow.services.orders.cancel import OrderNotFoundError, cancel_order
+from tests.unit.services.fakes import FakeOrderRepository
 from tests.unit.services.pipeline import Pipeline, delivery
 
 S = OrderStatus
@@ -94,3 +96,32 @@ async def test_a_shipped_order_cannot_be_cancelled_and_nothing_is_written() -> N
         await cancel_order(pipeline.storage, oid, owner=None, actor="admin:a", reason="x")
     assert pipeline.storage.timeline(oid) == timeline
     assert pipeline.storage.state.outbox == []
+
+
+async def test_a_cancel_that_loses_the_race_to_the_saga_runs_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The saga commits a step between the cancel's read and its write: the cancel's write is
+    refused as stale (ConcurrentUpdateError), and the cancel runs again on the order as it is."""
+    pipeline = Pipeline()
+    oid = await reserved_order(pipeline)
+    read = FakeOrderRepository.states_for_update
+    raced = []
+
+    async def saga_moves_in_between(
+        self: FakeOrderRepository, order_ids: Sequence[str]
+    ) -> dict[str, tuple[OrderState, int]]:
+        states = await read(self, order_ids)
+        if not raced:  # once: the saga records a fact about the order meanwhile
+            raced.append(oid)
+            pipeline.storage.state.orders[oid].version += 1
+        return states
+
+    monkeypatch.setattr(FakeOrderRepository, "states_for_update", saga_moves_in_between)
+    order = await cancel_order(
+        pipeline.storage, oid, owner=None, actor="admin:a", reason="changed my mind"
+    )
+
+    assert raced == [oid]
+    assert order["status"] == "cancelled"
+    assert pipeline.storage.status(oid) is S.CANCELLED

@@ -115,8 +115,10 @@ class EmbeddedBroker:
         self._consumers.add(consumer)
         return consumer
 
-    async def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetterRecord]:
-        return await self.run(store.dead_letters, group, limit)
+    async def dead_letters(
+        self, group: str, limit: int = 100, after: int = 0
+    ) -> list[DeadLetterRecord]:
+        return await self.run(store.dead_letters, group, limit, after)
 
     async def ping(self) -> None:
         await self.run(lambda conn: conn.execute("SELECT 1").fetchone())

@@ -243,15 +243,17 @@ def release(conn: sqlite3.Connection, receipts: Sequence[Receipt]) -> None:
         )
 
 
-def dead_letters(conn: sqlite3.Connection, group: str, limit: int) -> list[DeadLetterRecord]:
+def dead_letters(
+    conn: sqlite3.Connection, group: str, limit: int, after: int = 0
+) -> list[DeadLetterRecord]:
     rows = conn.execute(
-        "SELECT topic, key, message_id, payload, attempts, reason FROM dead_letters"
-        " WHERE grp = ? ORDER BY id LIMIT ?",
-        (group, limit),
+        "SELECT id, topic, key, message_id, payload, attempts, reason FROM dead_letters"
+        " WHERE grp = ? AND id > ? ORDER BY id LIMIT ?",
+        (group, after, limit),
     )
     return [
-        DeadLetterRecord(group, topic, key, message_id, payload, attempts, reason)
-        for topic, key, message_id, payload, attempts, reason in rows
+        DeadLetterRecord(group, topic, key, message_id, payload, attempts, reason, position)
+        for position, topic, key, message_id, payload, attempts, reason in rows
     ]
 
 

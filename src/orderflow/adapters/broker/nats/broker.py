@@ -26,7 +26,7 @@ try:
     import nats
     from nats.errors import Error as NatsError
     from nats.js import api
-    from nats.js.errors import NotFoundError
+    from nats.js.errors import BucketNotFoundError, KeyNotFoundError, NotFoundError
 except ImportError as exc:  # an optional engine: its library comes with the extra
     raise ImportError(
         "the NATS broker engine needs nats-py: pip install 'orderflow[nats]'"
@@ -60,6 +60,7 @@ class NatsBroker:
         self._max_age = max_age
         self._nc: Any = None
         self._js: Any = None
+        self._hand_backs: Any = None  # the KeyValue bucket of hand-back counts
         self._consumers: list[NatsConsumer] = []
         self._declared: set[tuple[str, tuple[str, ...]]] = set()
 
@@ -106,6 +107,18 @@ class NatsBroker:
                 duplicate_window=self._dedup_window,
             )
         )
+
+        try:
+            self._hand_backs = await self._js.key_value(topo.hand_backs_bucket)
+        except BucketNotFoundError:
+            self._hand_backs = await self._js.create_key_value(
+                api.KeyValueConfig(
+                    bucket=topo.hand_backs_bucket,
+                    history=1,
+                    ttl=self._max_age,  # no longer than the messages it counts for
+                    storage=api.StorageType.FILE,
+                )
+            )
 
     async def _ensure_stream(self, config: api.StreamConfig) -> None:
         try:
@@ -205,11 +218,33 @@ class NatsBroker:
         }
         await self._js.publish(self.topology.dlq_subject(group), msg.data, headers=headers)
 
-    async def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetterRecord]:
+    # Hand-backs: the server counts every delivery (`num_delivered`), also those a member pulled
+    # ahead and handed back unprocessed when it stopped. Those are counted here, so that an
+    # attempt is a delivery that reached a handler: restarting workers with a backlog never
+    # dead-letters anything.
+
+    async def hand_backs(self, key: str) -> int:
+        try:
+            entry = await self._hand_backs.get(key)
+        except KeyNotFoundError:
+            return 0
+        return int(entry.value or b"0")
+
+    async def add_hand_back(self, key: str) -> None:
+        # A partition's message is held by one member at a time (max_ack_pending=1): no race.
+        await self._hand_backs.put(key, str(await self.hand_backs(key) + 1).encode())
+
+    async def forget_hand_backs(self, key: str) -> None:
+        with contextlib.suppress(NatsError, TimeoutError):
+            await self._hand_backs.purge(key)
+
+    async def dead_letters(
+        self, group: str, limit: int = 100, after: int = 0
+    ) -> list[DeadLetterRecord]:
         topo = self.topology
         subject = topo.dlq_subject(group)
         records: list[DeadLetterRecord] = []
-        seq = 1
+        seq = after + 1  # positions are the DLQ stream's sequence numbers
         while len(records) < limit:
             try:
                 raw = await self._js.get_msg(topo.dlq_stream, seq=seq, subject=subject, next=True)
@@ -226,6 +261,7 @@ class NatsBroker:
                         payload=raw.data or b"",
                         attempts=int(headers.get(names.ATTEMPTS, "0")),
                         reason=headers.get(names.REASON, ""),
+                        position=raw.seq,
                     )
                 )
             seq = raw.seq + 1
@@ -233,6 +269,8 @@ class NatsBroker:
 
     async def destroy(self) -> None:
         """Delete this prefix's streams (and with them every consumer): for tests and teardown."""
+        with contextlib.suppress(NotFoundError):
+            await self._js.delete_key_value(self.topology.hand_backs_bucket)
         for stream in (self.topology.stream, self.topology.dlq_stream):
             with contextlib.suppress(NotFoundError):
                 await self._js.delete_stream(stream)

@@ -5,7 +5,9 @@ of (each partition consumer has max_ack_pending=1, so a request there can only b
 partition's next message). Answers land in a local buffer; `fetch` hands them out up to
 `max_in_flight`. Buffered messages are kept alive with +WPI so their lease starts when they are
 handed out; a handed-out message whose lease ran out is forgotten here and left to the server's
-redelivery, which goes to whichever member asks first, usually another one.
+redelivery, which goes to whichever member asks first, usually another one. A member that stops
+hands back what it holds and counts each one in the broker's hand-back bucket: a delivery's
+attempt is the server's `num_delivered` less those hand-backs.
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ class _Receipt:
     index: int  # partition index
     msg: Any  # nats.aio.msg.Msg
     lease_until: float = field(default=0.0)
+    hand_backs: int = 0  # deliveries of it handed back unprocessed, as of its handing out
 
 
 class NatsConsumer:
@@ -101,7 +104,7 @@ class NatsConsumer:
             return
         part.pulling_until = 0.0
         if self._closed:
-            await msg.nak()
+            await self._hand_back(_Receipt(index, msg))
             return
         part.holding = True
         self._ready.append(_Receipt(index, msg))
@@ -178,8 +181,7 @@ class NatsConsumer:
             self._ready = deque(sorted(self._ready, key=_stream_seq))
         while self._ready and len(out) < max_messages and len(self._handed) < spec.max_in_flight:
             receipt = self._ready.popleft()
-            msg = receipt.msg
-            attempt = int(msg.metadata.num_delivered)
+            attempt = await self._attempt(receipt)
             if attempt > spec.max_attempts:
                 # Its last lease ran out (the consumer crashed on it every time).
                 reason = f"lease expired on each of {spec.max_attempts} attempts"
@@ -189,6 +191,25 @@ class NatsConsumer:
             self._handed[id(receipt)] = receipt
             out.append(self._delivery(receipt, attempt))
         return out
+
+    async def _attempt(self, receipt: _Receipt) -> int:
+        delivered = int(receipt.msg.metadata.num_delivered)
+        if delivered > 1:  # only a redelivery can have been handed back before
+            receipt.hand_backs = await self._broker.hand_backs(self._hand_back_key(receipt))
+        return max(1, delivered - receipt.hand_backs)
+
+    def _hand_back_key(self, receipt: _Receipt) -> str:
+        durable = self._partitions[receipt.index].durable
+        return self._broker.topology.hand_back_key(durable, _stream_seq(receipt))
+
+    async def _hand_back(self, receipt: _Receipt) -> None:
+        """Return a delivery no handler settled; the server's redelivery is no new attempt."""
+        await self._broker.add_hand_back(self._hand_back_key(receipt))
+        await receipt.msg.nak()
+
+    async def _done(self, receipt: _Receipt) -> None:
+        if receipt.hand_backs:
+            await self._broker.forget_hand_backs(self._hand_back_key(receipt))
 
     def _delivery(self, receipt: _Receipt, attempt: int) -> Delivery:
         headers = dict(receipt.msg.headers or {})
@@ -209,6 +230,7 @@ class NatsConsumer:
                 continue  # settled already, or its lease ran out and it went to another member
             if isinstance(outcome, Ack):
                 await receipt.msg.ack()
+                await self._done(receipt)
             elif isinstance(outcome, Retry):
                 if delivery.attempt >= self._spec.max_attempts:
                     reason = f"still failing after {delivery.attempt} attempts"
@@ -224,6 +246,7 @@ class NatsConsumer:
         part = self._partitions[receipt.index]
         await self._broker.bury(self._spec.group, part.topic, receipt.msg, reason, attempts)
         await receipt.msg.term()
+        await self._done(receipt)
         part.holding = False
 
     async def close(self) -> None:
@@ -234,10 +257,11 @@ class NatsConsumer:
             self._keeper.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._keeper
-        # A graceful stop hands its messages back at once instead of after ack_wait.
+        # A graceful stop hands its messages back at once instead of after ack_wait, and not
+        # as a failed attempt: no handler settled them.
         with contextlib.suppress(Exception):
             for receipt in [*self._ready, *self._handed.values()]:
-                await receipt.msg.nak()
+                await self._hand_back(receipt)
             if self._sub is not None:
                 await self._sub.unsubscribe()
         self._ready.clear()

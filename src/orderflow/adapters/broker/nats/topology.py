@@ -1,7 +1,9 @@
 """Names and layout of the NATS engine's streams, subjects and consumers.
 
 One stream per prefix holds every topic (`<prefix>.t.<topic>.p<N>`), one more holds the dead
-letters (`<prefix>.dlq.<group>`). A key always lands in the same partition N, and each
+letters (`<prefix>.dlq.<group>`), and a key-value bucket counts, per (consumer, stream
+sequence), the deliveries a member handed back unprocessed. A key always lands in the same
+partition N, and each
 (group, topic, partition) has one durable pull consumer with `max_ack_pending=1`: the server
 itself then never hands out a partition's next message while one is unsettled, across every
 member process, through redeliveries and delayed naks. That is what keeps per-key order on
@@ -69,6 +71,14 @@ class Topology:
 
     def durable(self, group: str, topic: str, partition: int) -> str:
         return f"{token(group)}-{token(topic)}-p{partition}"
+
+    @property
+    def hand_backs_bucket(self) -> str:
+        """The key-value bucket counting deliveries handed back unprocessed (see the consumer)."""
+        return f"{token(self.prefix)}_handbacks"
+
+    def hand_back_key(self, durable: str, stream_seq: int) -> str:
+        return f"{durable}.{stream_seq}"
 
     def dlq_subject(self, group: str) -> str:
         return f"{self.prefix}.dlq.{token(group)}"

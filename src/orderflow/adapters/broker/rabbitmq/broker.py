@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,6 +49,7 @@ class RabbitMqBroker:
         self.topology = Topology(prefix, partitions)
         self._connection: Any = None
         self._channel: Any = None
+        self._dead_at = 0  # the position stamped on the last dead letter buried here
         self._reconnect = asyncio.Lock()
         self._consumers: list[RabbitMqConsumer] = []
         self._declared: set[tuple[str, tuple[str, ...]]] = set()
@@ -185,6 +188,10 @@ class RabbitMqBroker:
         dlx = await channel.get_exchange(self.topology.dead_letter_exchange, ensure=False)
         headers = dict(message.headers or {})
         headers.update({names.GROUP: group, names.REASON: reason, names.ATTEMPTS: str(attempts)})
+        # Unique per member (no two of its dead letters share a position); across members the
+        # clocks must agree to within the sweep's interval, or a late one may be read late.
+        self._dead_at = max(time.time_ns() // 1000, self._dead_at + 1)
+        headers[names.DEAD_AT] = str(self._dead_at)
         await dlx.publish(
             aio_pika.Message(
                 message.body,
@@ -195,26 +202,42 @@ class RabbitMqBroker:
             routing_key=group,
         )
 
-    async def dead_letters(self, group: str, limit: int = 100) -> list[DeadLetterRecord]:
-        # Browse: get without ack, then close the channel, which puts them all back.
+    async def record_hand_backs(self, queue: str, counts: dict[str, int]) -> None:
+        """Write a shard's hand-back counts (see `consumer`) as its ledger queue's newest entry."""
+        channel = await self.channel()
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                json.dumps(counts).encode(), delivery_mode=aio_pika.DeliveryMode.PERSISTENT
+            ),
+            routing_key=queue,
+        )
+
+    async def dead_letters(
+        self, group: str, limit: int = 100, after: int = 0
+    ) -> list[DeadLetterRecord]:
+        # Browse: get without ack, then close the channel, which puts them all back. A quorum
+        # queue has no offsets and puts browsed messages back behind the others, so the whole
+        # queue is read and ordered by the time each was buried (stamped by `bury`, in us).
         await self.channel()  # (re)connects
         channel = await self._connection.channel()
-        records: list[DeadLetterRecord] = []
+        found: list[DeadLetterRecord] = []
         try:
             queue = await channel.declare_queue(
                 self.topology.dead_letter_queue(group), passive=True
             )
-            while len(records) < limit:
-                message = await queue.get(no_ack=False, fail=False)
-                if message is None:
-                    break
-                records.append(_dead_letter_record(group, message))
+            # Until empty, not up to the declared count: messages an earlier browse handed
+            # back may still be on their way to the queue when it is declared.
+            while (message := await queue.get(no_ack=False, fail=False)) is not None:
+                record = _dead_letter_record(group, message)
+                if record.position > after:
+                    found.append(record)
         except ChannelClosed:
             return []  # no such queue: the group never dead-lettered anything
         finally:
             with contextlib.suppress(Exception):
                 await channel.close()
-        return records
+        found.sort(key=lambda r: (r.position, r.message_id))
+        return found[:limit]
 
     async def destroy(self) -> None:
         """Delete the queues of the groups this broker declared, and the prefix's exchanges."""
@@ -248,4 +271,6 @@ def _dead_letter_record(group: str, message: Any) -> DeadLetterRecord:
         payload=message.body,
         attempts=int(attempts or 0),
         reason=reason,
+        # Buried before positions were stamped: first of all.
+        position=int(header_text(headers.get(names.DEAD_AT)) or 1),
     )

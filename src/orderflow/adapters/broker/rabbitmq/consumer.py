@@ -15,6 +15,12 @@ that dies loses the local retry count; the queue's count still grows, and a back
 limit ends any crash loop. A lease that runs out gives the whole shard up, its messages handed
 back in queue order and counted, so another member can take it, as if this one had crashed; the
 last attempt's lease instead ends in the dead letters.
+Hand-backs: the queue counts every return, also those of messages no handler settled (a member
+stopping or giving a shard up hands back what it prefetched or held). The owner counts those per
+message in the shard's ledger queue, whose newest entry it reads on claiming the shard (keeping
+the entries unacked until it writes the next one, so a crash loses no count), and subtracts them:
+an attempt is a delivery that reached a handler, so restarting or scaling workers with a backlog
+dead-letters nothing.
 Dedup: the owner drops a first delivery whose (topic, message id) it already saw on that shard;
 a new owner starts with an empty memory, so dedup spans one ownership, not a fixed window.
 """
@@ -23,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -45,6 +52,7 @@ TICK = 0.2  # seconds between lease checks and rebalancing
 RELEASE_COOLDOWN = 1.0  # a member does not take back a shard it just gave up for this long
 SEEN_PER_SHARD = 10_000  # message ids remembered per shard for dedup
 PREFETCH_MAX = 100
+CLOSE_TIMEOUT = 5.0  # seconds to give a shard up gracefully on close
 CONSUMER_CHECK = 2.0  # seconds between checks that an owned shard still has our consumer
 
 
@@ -79,6 +87,9 @@ class _Shard:
     draining: bool = False
     check_at: float = field(default_factory=lambda: time.monotonic() + CONSUMER_CHECK)
     seen: OrderedDict[tuple[str, str], None] = field(default_factory=OrderedDict)
+    # "topic/message id" -> returns no handler saw, and the ledger entries they were read from
+    hand_backs: dict[str, int] = field(default_factory=dict)
+    ledger: list[Any] = field(default_factory=list)
 
 
 @dataclass(eq=False, slots=True)
@@ -94,8 +105,13 @@ class _Receipt:
     lease_until: float = 0.0
 
     @property
+    def ledger_key(self) -> str:
+        return f"{self.topic}/{self.message_id}"
+
+    @property
     def attempt(self) -> int:
-        return self.delivered + 1 + self.retries
+        unseen = self.shard.hand_backs.get(self.ledger_key, 0)
+        return max(1, self.delivered - unseen + 1 + self.retries)
 
     @property
     def tag(self) -> int:
@@ -227,6 +243,7 @@ class RabbitMqConsumer:
             await queue.consume(_ignore_message, no_ack=True, exclusive=True)
         except ChannelAccessRefused:
             return False  # another member holds it (the refusal closed the channel)
+        hand_backs, ledger = await self._read_ledger(lock, index)
         # From here on, all or nothing: a lock held without a working consumer (the consume
         # failed while the broker was still starting) would strand the shard's messages.
         work: Any = None
@@ -234,7 +251,7 @@ class RabbitMqConsumer:
         try:
             work = await self._conn.channel()
             await work.set_qos(prefetch_count=max(1, min(self._spec.max_in_flight, PREFETCH_MAX)))
-            shard = _Shard(index, lock, work)
+            shard = _Shard(index, lock, work, hand_backs=hand_backs, ledger=ledger)
             self._owned[index] = shard
             queue = await work.get_queue(
                 self._topo.shard_queue(self._spec.group, index), ensure=False
@@ -257,7 +274,43 @@ class RabbitMqConsumer:
             raise
         return True
 
-    async def _release(self, shard: _Shard, cooldown: float) -> None:
+    async def _read_ledger(self, lock: Any, index: int) -> tuple[dict[str, int], list[Any]]:
+        """The shard's hand-back counts; the entries stay unacked on the lock channel."""
+        queue = await lock.declare_queue(
+            self._topo.hand_backs_queue(self._spec.group, index),
+            durable=True,
+            auto_delete=False,
+            arguments=names.expiry_arguments(self._spec) or None,
+        )
+        counts: dict[str, int] = {}
+        entries: list[Any] = []
+        while (entry := await queue.get(no_ack=False, fail=False)) is not None:
+            entries.append(entry)
+            # Entries left by a crash before their successor's were acked: each is a full
+            # snapshot, so the largest count is the true one.
+            for key, n in json.loads(entry.body).items():
+                counts[key] = max(counts.get(key, 0), int(n))
+        return counts, entries
+
+    async def _write_ledger(self, shard: _Shard, returned: Sequence[_Receipt]) -> None:
+        for receipt in returned:
+            shard.hand_backs[receipt.ledger_key] = shard.hand_backs.get(receipt.ledger_key, 0) + 1
+        while len(shard.hand_backs) > SEEN_PER_SHARD:
+            del shard.hand_backs[next(iter(shard.hand_backs))]
+        if not returned and not shard.ledger:
+            return
+        queue = self._topo.hand_backs_queue(self._spec.group, shard.index)
+        if shard.hand_backs:
+            await self._broker.record_hand_backs(queue, shard.hand_backs)
+        for entry in shard.ledger:
+            await entry.ack()
+        shard.ledger = []
+
+    async def _release(
+        self, shard: _Shard, cooldown: float, failed: _Receipt | None = None
+    ) -> None:
+        """Give a shard up, handing back what it holds; only `failed` (its lease ran out) counts
+        as an attempt."""
         if self._owned.get(shard.index) is not shard:
             return
         del self._owned[shard.index]
@@ -269,6 +322,8 @@ class RabbitMqConsumer:
             # Stop deliveries, then hand back in first-delivery (= queue) order, so the next
             # owner sees each key's messages in order; only then let it in (the lock).
             await shard.queue.cancel(shard.consumer_tag)
+            if not shard.lock.is_closed:  # else the ledger entries went back by themselves
+                await self._write_ledger(shard, [r for r in unacked if r is not failed])
             for receipt in sorted(unacked, key=lambda r: r.tag):
                 await receipt.message.nack(requeue=True)
         for channel in (shard.work, shard.lock):
@@ -307,7 +362,7 @@ class RabbitMqConsumer:
                 reason = f"not settled within ack_wait on each of {receipt.attempt} attempts"
                 await self._bury(receipt, reason, receipt.attempt)
             else:
-                await self._release(receipt.shard, RELEASE_COOLDOWN)
+                await self._release(receipt.shard, RELEASE_COOLDOWN, failed=receipt)
 
     # -- the Consumer port -----------------------------------------------------------------
 
@@ -376,6 +431,7 @@ class RabbitMqConsumer:
             if not isinstance(receipt, _Receipt) or self._handed.pop(id(receipt), None) is None:
                 continue  # settled already, or its lease ran out and the shard was given up
             if isinstance(outcome, Ack):
+                receipt.shard.hand_backs.pop(receipt.ledger_key, None)
                 try:
                     await receipt.message.ack()
                 except (AMQPError, RuntimeError):
@@ -399,6 +455,7 @@ class RabbitMqConsumer:
             return  # its channel is gone, so it is back in the queue
         await self._broker.bury(self._spec.group, receipt.message, reason, attempts)
         await receipt.message.ack()
+        receipt.shard.hand_backs.pop(receipt.ledger_key, None)
 
     async def close(self) -> None:
         if self._closed:
@@ -408,7 +465,11 @@ class RabbitMqConsumer:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        # Closing the connection returns everything unsettled and frees the shard locks.
+        # A graceful stop gives every shard up, counting what it hands back; closing the
+        # connection then returns anything left and frees the shard locks.
+        for shard in list(self._owned.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._release(shard, 0.0), CLOSE_TIMEOUT)
         if self._conn is not None:
             with contextlib.suppress(Exception):
                 await self._conn.close()

@@ -29,6 +29,7 @@ GROUP = "x-orderflow-group"
 REASON = "x-orderflow-reason"
 ATTEMPTS = "x-orderflow-attempts"
 MESSAGE_ID = "x-orderflow-id"
+DEAD_AT = "x-orderflow-dead-at"  # microseconds since the epoch: a dead letter's position
 RESERVED_PREFIXES = ("x-orderflow-", "x-death", "x-delivery-count", "x-first-death", "x-last-death")
 
 
@@ -69,6 +70,9 @@ class Topology:
     def lock_queue(self, group: str, partition: int) -> str:
         return f"{self.prefix}.g.{group}.lock{partition}"
 
+    def hand_backs_queue(self, group: str, partition: int) -> str:
+        return f"{self.prefix}.g.{group}.handbacks{partition}"
+
     def members_queue(self, group: str) -> str:
         return f"{self.prefix}.g.{group}.members"
 
@@ -79,6 +83,7 @@ class Topology:
         return [
             *(self.shard_queue(group, n) for n in range(self.partitions)),
             *(self.lock_queue(group, n) for n in range(self.partitions)),
+            *(self.hand_backs_queue(group, n) for n in range(self.partitions)),
             self.members_queue(group),
             self.dead_letter_queue(group),
         ]

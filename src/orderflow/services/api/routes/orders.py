@@ -15,6 +15,7 @@ from starlette.responses import Response
 from orderflow.domain.errors import DomainError, OrderNotCancellableError
 from orderflow.domain.identity import Identity
 from orderflow.domain.order import OrderStatus
+from orderflow.ports.errors import ConcurrentUpdateError
 from orderflow.services.api.deps import PROBLEM_RESPONSES, Context, CurrentIdentity
 from orderflow.services.api.schemas import CancelIn, OrderIn, OrderOut, OrderPage
 from orderflow.services.api.serialize import (
@@ -155,5 +156,9 @@ async def cancel_order(
         raise ProblemError(404, "Not Found", f"no order {oid}") from exc
     except OrderNotCancellableError as exc:
         raise ProblemError(409, "Order cannot be cancelled", str(exc)) from exc
+    except ConcurrentUpdateError as exc:  # it kept changing under every retry
+        raise ProblemError(
+            409, "Order is changing", "the order is being updated; try again"
+        ) from exc
     log.info("order cancelled", order_id=oid, actor=actor)
     return _json(order_json(row), 202)
