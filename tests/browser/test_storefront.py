@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from playwright import sync_api
 
 from tests.support.system import System, free_port
 
@@ -30,8 +31,6 @@ if not Path(CHROMIUM).exists() or shutil.which("chromium") is None:
     if os.environ.get("CI") == "true":
         pytest.fail("CI needs the system Chromium (make test installs it with apt-get)")
     pytest.skip("no system Chromium (apt-get install chromium)", allow_module_level=True)
-
-sync_api = pytest.importorskip("playwright.sync_api")
 
 
 @pytest.fixture(scope="module")
