@@ -35,11 +35,13 @@ from orderflow.adapters.identity.assertions import (
 )
 from orderflow.adapters.payments.simulator import SimulatedPaymentGateway
 from orderflow.adapters.urls import redact_url
+from orderflow.adapters.wakeup import PostgresWakeup, UnixSocketWakeup
 from orderflow.config import Settings
 from orderflow.demo.catalog import seed_demo_catalog
 from orderflow.ports.broker import Broker, ConsumerSpec
 from orderflow.ports.payments import PaymentGateway
 from orderflow.ports.storage import Storage
+from orderflow.ports.wakeup import OUTBOX, Wakeup
 from orderflow.services.api.app import create_api_app
 from orderflow.services.api.catalog_cache import CatalogCache
 from orderflow.services.api.context import ApiContext
@@ -86,6 +88,14 @@ def build_broker(settings: Settings) -> Broker:
     return broker_from_url(settings.broker_url, shared)
 
 
+def build_wakeup(settings: Settings) -> Wakeup:
+    """How writers wake the relay in other processes: LISTEN/NOTIFY on PostgreSQL, Unix
+    sockets beside the data otherwise (the processes share one machine)."""
+    if settings.database_url.startswith("postgresql"):
+        return PostgresWakeup(settings.database_url)
+    return UnixSocketWakeup(settings.data_dir / "wakeup")
+
+
 def build_payment_gateway(settings: Settings) -> PaymentGateway:
     return SimulatedPaymentGateway(settings.payment_simulator_path)
 
@@ -113,7 +123,11 @@ def build_api(settings: Settings, db: Database | None = None) -> FastAPI:
     storage = build_storage(db or build_database(settings))
     ctx = ApiContext(
         db=storage,
-        intake=OrderIntake(storage, max_waiting=settings.intake_max_waiting),
+        intake=OrderIntake(
+            storage,
+            max_waiting=settings.intake_max_waiting,
+            on_committed=functools.partial(build_wakeup(settings).signal, OUTBOX),
+        ),
         catalog=CatalogCache(storage),
         verifier=load_verifier(settings.identity_jwks_file),
     )
@@ -310,9 +324,16 @@ class WorkerSet:
         return await wait_until_reachable("broker", broker.connect, self.stop, on=ConnectionError)
 
     async def _serve(self, storage: Storage, broker: Broker) -> None:
-        relay = OutboxRelay(storage, broker, batch_size=self.settings.batch_size * 2)
+        wakeup = build_wakeup(self.settings)
+        relay = OutboxRelay(storage, broker, batch_size=self.settings.batch_size * 2, wakeup=wakeup)
+
+        def committed() -> None:
+            relay.wake()
+            if not self.with_relay:
+                wakeup.signal(OUTBOX)  # the relay runs in another process
+
         runners = [
-            build_runner(name, self.settings, storage, broker, on_committed=relay.wake)
+            build_runner(name, self.settings, storage, broker, on_committed=committed)
             for name in self.names
         ]
         await self._until_stopped("topology", lambda: declare_topology(broker, self.settings))
@@ -325,7 +346,10 @@ class WorkerSet:
             loops.append(("dead letters", functools.partial(watcher.run, self.stop)))
             pruner = ProcessedPruner(storage, self.settings.processed_retention)
             loops.append(("pruning", functools.partial(pruner.run, self.stop)))
-        await asyncio.gather(*(self._until_stopped(name, step) for name, step in loops))
+        try:
+            await asyncio.gather(*(self._until_stopped(name, step) for name, step in loops))
+        finally:
+            await wakeup.close()
 
     async def _until_stopped(self, name: str, step: Callable[[], Awaitable[None]]) -> None:
         """Run `step` to completion, starting it again after an error (a broker or database

@@ -9,6 +9,7 @@ commit (an fsync) is shared by every order in the batch.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import structlog
@@ -45,8 +46,15 @@ class _Pending:
 
 
 class OrderIntake:
-    def __init__(self, storage: Storage, max_batch: int = 256, max_waiting: int = 4096) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        max_batch: int = 256,
+        max_waiting: int = 4096,
+        on_committed: Callable[[], None] = lambda: None,
+    ) -> None:
         self._storage = storage
+        self._on_committed = on_committed  # the outbox has rows: wake the relay
         self._max_batch = max_batch
         self._max_waiting = max_waiting
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
@@ -119,6 +127,8 @@ class OrderIntake:
                     [encode(msg) for p in fresh for msg in _first_messages(p.order)]
                 )
                 results.extend((p, Accepted(p.order.id, replayed=False)) for p in fresh)
+        if fresh:
+            self._on_committed()
         for p, result in results:
             if p.future.done():
                 continue  # the caller went away (cancelled); the order is committed all the same

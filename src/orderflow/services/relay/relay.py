@@ -21,6 +21,7 @@ import structlog
 
 from orderflow.ports.broker import Broker
 from orderflow.ports.storage import Storage
+from orderflow.ports.wakeup import OUTBOX, NoWakeup, Wakeup
 from orderflow.services.runtime.retrying import STOPPED, retry_until_stopped
 
 log = structlog.get_logger()
@@ -33,15 +34,16 @@ class OutboxRelay:
         broker: Broker,
         *,
         batch_size: int = 500,
-        poll_interval: float = 0.02,
-        idle_poll_interval: float = 0.2,
+        wakeup: Wakeup | None = None,
+        safety_poll: float = 1.0,
     ) -> None:
         self._storage = storage
         self._broker = broker
         self._batch_size = batch_size
-        # Rows written by other processes (the API) are found by polling: often while orders
-        # flow, rarely once the outbox has been empty for a while.
-        self._poll = (poll_interval, idle_poll_interval)
+        # Writers in this process call wake(); writers in other processes (the API) signal the
+        # OUTBOX channel after their commit. Polling is only the safety net for a lost signal.
+        self._signals: Wakeup = wakeup or NoWakeup()
+        self._safety_poll = safety_poll
         self._wakeup = asyncio.Event()
 
     def wake(self) -> None:
@@ -50,19 +52,28 @@ class OutboxRelay:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("relay started")
-        poll = self._poll[0]
-        while not stop.is_set():
-            published = await retry_until_stopped(
-                self.publish_batch, stop, event="relay publish failed; will retry"
-            )
-            if published is STOPPED:
-                break
-            poll = self._poll[0] if published else min(poll * 1.25, self._poll[1])
-            if published < self._batch_size:
+        listener = asyncio.create_task(self._listen(), name="relay-wakeups")
+        try:
+            while not stop.is_set():
+                # Cleared before reading, so a commit racing with the read still wakes us.
                 self._wakeup.clear()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wakeup.wait(), poll)
+                published = await retry_until_stopped(
+                    self.publish_batch, stop, event="relay publish failed; will retry"
+                )
+                if published is STOPPED:
+                    break
+                if published < self._batch_size:
+                    await _first_of(self._wakeup, stop, self._safety_poll)
+        finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
         log.info("relay stopped")
+
+    async def _listen(self) -> None:
+        while True:
+            if await self._signals.wait(OUTBOX, self._safety_poll):
+                self.wake()
 
     async def publish_batch(self) -> int:
         if self._storage.claims_rows:
@@ -81,3 +92,13 @@ class OutboxRelay:
         async with self._storage.write() as tx:
             await tx.outbox.remove([row.id for row in rows])
         return len(rows)
+
+
+async def _first_of(a: asyncio.Event, b: asyncio.Event, timeout: float) -> None:
+    """Wait until either event is set, or `timeout` seconds."""
+    waits = [asyncio.ensure_future(a.wait()), asyncio.ensure_future(b.wait())]
+    try:
+        await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()

@@ -2,7 +2,8 @@
 
 The default engine: no server to run, yet it keeps the whole Broker contract, also between OS
 processes on one machine that open the same file (each process has its own connection; SQLite's
-write lock and `busy_timeout` serialise them). All SQLite work happens on one dedicated thread
+write lock and `busy_timeout` serialise them; a commit wakes the other processes' waiting
+fetches through a Unix socket beside the file). All SQLite work happens on one dedicated thread
 per broker, so the event loop never blocks on disk; each publish, fetch and settle is one
 transaction, so batches pay for one commit (one fsync with synchronous=FULL).
 
@@ -27,6 +28,7 @@ from orderflow.adapters.broker.embedded import store
 from orderflow.adapters.broker.embedded.consumer import EmbeddedConsumer
 from orderflow.adapters.broker.embedded.schema import Synchronous, open_database
 from orderflow.adapters.urls import redact_url
+from orderflow.adapters.wakeup.unix_sockets import UnixSocketWakeup
 from orderflow.ports.broker import ConsumerSpec, DeadLetterRecord, OutgoingMessage
 
 P = ParamSpec("P")
@@ -34,9 +36,10 @@ T = TypeVar("T")
 
 DEDUP_WINDOW = 600.0  # seconds a message id is remembered
 _PRUNE_EVERY = 60.0
-# While a fetch waits, how often to ask SQLite whether another process committed something.
-_WATCH_IDLE = 0.1
-_WATCH_EVERY = 0.005
+# Other processes sharing the file signal this channel after each commit that may give a fetch
+# work (a publish, a settle); the fetches' own polls are the safety net for a lost signal.
+_CHANNEL = "broker"
+_SAFETY_POLL = 1.0
 
 
 class EmbeddedBroker:
@@ -57,6 +60,7 @@ class EmbeddedBroker:
         self.activity = asyncio.Event()
         self.waiting = 0  # fetches currently waiting for work
         self._watcher: asyncio.Task[None] | None = None
+        self._others = UnixSocketWakeup(self.path.parent / f"{self.path.name}.wakeup")
 
     @classmethod
     def from_url(cls, url: str) -> EmbeddedBroker:
@@ -89,6 +93,7 @@ class EmbeddedBroker:
                 await self._watcher
         for consumer in list(self._consumers):
             await consumer.close()
+        await self._others.close()
         conn, executor = self._conn, self._executor
         self._conn, self._executor = None, None
         if conn is not None:
@@ -108,6 +113,7 @@ class EmbeddedBroker:
             self._last_prune = now
         if created:
             self.notify()
+            self.notify_others()
 
     async def consumer(self, spec: ConsumerSpec) -> EmbeddedConsumer:
         await self.declare(spec)
@@ -151,34 +157,19 @@ class EmbeddedBroker:
         self.activity.set()
         self.activity = asyncio.Event()
 
+    def notify_others(self) -> None:
+        """Wake the fetches of other processes sharing the file (after a commit)."""
+        self._others.signal(_CHANNEL)
+
     def forget(self, consumer: EmbeddedConsumer) -> None:
         self._consumers.discard(consumer)
 
     async def _watch_other_processes(self) -> None:
-        # data_version changes when another connection (another process) commits: a cheap
-        # lock-free check that spares waiting fetches from polling the queue itself that often.
-        # Checked often while other processes are publishing, rarely once they have gone quiet, so
-        # an idle system costs next to nothing and a busy one is woken within milliseconds.
-        seen = None
-        interval = _WATCH_EVERY
         while True:
-            await asyncio.sleep(interval)
-            if not self.waiting:
-                continue
-            version = await self.run(_data_version)
-            if seen is not None and version != seen:
+            if await self._others.wait(_CHANNEL, _SAFETY_POLL) and self._executor is not None:
                 self.notify()
-                interval = _WATCH_EVERY
-            else:
-                interval = min(interval * 1.25, _WATCH_IDLE)
-            seen = version
 
     def _open(self) -> tuple[concurrent.futures.ThreadPoolExecutor, sqlite3.Connection]:
         if self._executor is None or self._conn is None:
             raise RuntimeError("EmbeddedBroker is not connected (call connect() first)")
         return self._executor, self._conn
-
-
-def _data_version(conn: sqlite3.Connection) -> int:
-    row = conn.execute("PRAGMA data_version").fetchone()
-    return int(row[0])

@@ -17,9 +17,10 @@ from orderflow.ports.broker import ConsumerSpec, Delivery, Outcome
 if TYPE_CHECKING:
     from orderflow.adapters.broker.embedded.broker import EmbeddedBroker
 
-# Publishes and settles in this process wake a waiting fetch at once, and the broker's watcher
-# wakes it when another process commits. Polling is left with what no commit signals (expired
-# leases, retry delays running out): fast while messages keep coming, backing off when idle.
+# Publishes and settles in this process wake a waiting fetch at once, and a signal from another
+# process's commit wakes it through the broker's listener. Polling is left with what no commit
+# signals (expired leases, retry delays running out): fast while messages keep coming, backing
+# off when idle.
 MIN_POLL = 0.002
 # Polling only finds what nothing announces (a retry delay or a lease running out), so when idle
 # it can be slow; new messages wake a waiting fetch at once.
@@ -73,8 +74,9 @@ class EmbeddedConsumer:
         for delivery, _ in outcomes:
             if isinstance(delivery.receipt, Receipt):
                 self._in_flight.pop(delivery.receipt.seq, None)
-        # An ack or retry may unblock a key (or free room) for any member in this process.
+        # An ack or retry may unblock a key (or free room) for any member, in any process.
         self._broker.notify()
+        self._broker.notify_others()
 
     async def close(self) -> None:
         if self._closed:
@@ -87,6 +89,7 @@ class EmbeddedConsumer:
         if receipts:
             await self._broker.run(store.release, receipts)
             self._broker.notify()
+            self._broker.notify_others()
 
     async def _lease(self, room: int) -> tuple[list[Delivery], int]:
         spec = self._spec
