@@ -12,27 +12,13 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import structlog
-from fastapi import FastAPI
-from sqlalchemy.ext.asyncio import AsyncEngine
-from starlette.applications import Starlette
 
 from orderflow.adapters.broker import BrokerSettings, broker_from_url
 from orderflow.adapters.db.engine import Database
-from orderflow.adapters.db.migrate import migrate
 from orderflow.adapters.db.storage import SqlStorage
-from orderflow.adapters.gateway_db import database as gateway_db
-from orderflow.adapters.gateway_db.accounts import SqlAccounts
-from orderflow.adapters.gateway_db.api_keys import SqlApiKeys
-from orderflow.adapters.gateway_db.refresh_tokens import SqlRefreshTokens
-from orderflow.adapters.identity.access_tokens import EdDsaAccessTokens, rotate_access_key
-from orderflow.adapters.identity.assertions import (
-    AssertionSigner,
-    ensure_signing_key,
-    load_verifier,
-)
 from orderflow.adapters.payments.simulator import SimulatedPaymentGateway
 from orderflow.adapters.urls import redact_url
 from orderflow.adapters.wakeup import PostgresWakeup, UnixSocketWakeup
@@ -42,12 +28,6 @@ from orderflow.ports.broker import Broker, ConsumerSpec
 from orderflow.ports.payments import PaymentGateway
 from orderflow.ports.storage import Storage
 from orderflow.ports.wakeup import OUTBOX, Wakeup
-from orderflow.services.api.app import create_api_app
-from orderflow.services.api.catalog_cache import CatalogCache
-from orderflow.services.api.context import ApiContext
-from orderflow.services.gateway import GatewayParts, GatewaySettings, create_gateway_app
-from orderflow.services.gateway.admin import create_admin
-from orderflow.services.gateway.app import passwords_for
 from orderflow.services.inventory.handler import InventoryHandler
 from orderflow.services.orders.intake import OrderIntake
 from orderflow.services.orders.saga import OrderSaga
@@ -60,15 +40,15 @@ from orderflow.services.runtime.handler import Handler
 from orderflow.services.runtime.health import HealthServer
 from orderflow.services.runtime.retention import ProcessedPruner
 from orderflow.services.runtime.retrying import retry_until_stopped, wait_until_reachable
-from orderflow.services.stream import (
-    Hub,
-    Limits,
-    StatusFeed,
-    StreamContext,
-    create_stream_app,
-    instance_spec,
-)
-from orderflow.storefront import storefront_routes
+
+if TYPE_CHECKING:
+    # Only the process serving one of these imports it (see each builder): a worker needs no
+    # web framework, and the supervisor of `orderflow run` imports none of this module.
+    from fastapi import FastAPI
+    from sqlalchemy.ext.asyncio import AsyncEngine
+    from starlette.applications import Starlette
+
+    from orderflow.services.gateway import GatewaySettings
 
 log = structlog.get_logger()
 
@@ -112,6 +92,9 @@ async def open_database(settings: Settings) -> AsyncIterator[Database]:
 
 async def prepare(settings: Settings) -> None:
     """Everything `orderflow run` needs before starting services: schema, demo data, keys."""
+    from orderflow.adapters.db.migrate import migrate  # alembic: only here
+    from orderflow.adapters.identity.assertions import ensure_signing_key
+
     async with open_database(settings) as db:
         await migrate(db)
         if settings.seed_demo_catalog and await seed_demo_catalog(db):
@@ -120,6 +103,11 @@ async def prepare(settings: Settings) -> None:
 
 
 def build_api(settings: Settings, db: Database | None = None) -> FastAPI:
+    from orderflow.adapters.identity.assertions import load_verifier
+    from orderflow.services.api.app import create_api_app
+    from orderflow.services.api.catalog_cache import CatalogCache
+    from orderflow.services.api.context import ApiContext
+
     storage = build_storage(db or build_database(settings))
     ctx = ApiContext(
         db=storage,
@@ -138,11 +126,21 @@ def resolve_gateway_settings(
     settings: Settings, gateway_settings: GatewaySettings | None = None
 ) -> GatewaySettings:
     """The gateway's settings (`ORDERFLOW_GATEWAY_*` unless given), paths filled in."""
+    from orderflow.services.gateway import GatewaySettings
+
     return (gateway_settings or GatewaySettings()).resolved(settings)
 
 
 def build_gateway(settings: Settings, gateway_settings: GatewaySettings | None = None) -> Starlette:
     """The gateway app with its stores and keys; its database is migrated when it starts."""
+    from orderflow.adapters.gateway_db import database as gateway_db
+    from orderflow.adapters.gateway_db.accounts import SqlAccounts
+    from orderflow.adapters.gateway_db.api_keys import SqlApiKeys
+    from orderflow.adapters.gateway_db.refresh_tokens import SqlRefreshTokens
+    from orderflow.adapters.identity.access_tokens import EdDsaAccessTokens
+    from orderflow.adapters.identity.assertions import AssertionSigner, ensure_signing_key
+    from orderflow.services.gateway import GatewayParts, create_gateway_app
+
     gw = resolve_gateway_settings(settings, gateway_settings)
     engine = gateway_db.create_engine(gw.database_url)
     parts = GatewayParts(
@@ -160,6 +158,8 @@ def build_gateway(settings: Settings, gateway_settings: GatewaySettings | None =
 
 @asynccontextmanager
 async def _gateway_database(gw: GatewaySettings) -> AsyncIterator[AsyncEngine]:
+    from orderflow.adapters.gateway_db import database as gateway_db
+
     engine = gateway_db.create_engine(gw.database_url)
     try:
         await gateway_db.migrate(engine)
@@ -183,6 +183,10 @@ async def create_gateway_admin(
 ) -> str:
     """Create an admin account (the database migrated first) and return its id; raises
     AdminInputError for a bad email or password, EmailTakenError if the email exists."""
+    from orderflow.adapters.gateway_db.accounts import SqlAccounts
+    from orderflow.services.gateway.admin import create_admin
+    from orderflow.services.gateway.app import passwords_for
+
     gw = resolve_gateway_settings(settings, gateway_settings)
     async with _gateway_database(gw) as engine:
         return await create_admin(
@@ -198,11 +202,24 @@ def rotate_gateway_key(settings: Settings, gateway_settings: GatewaySettings | N
     """Add a new access-token signing key and return its kid. Running gateways sign with it once
     they re-read their JWKS (within about a second of their next token check or JWKS fetch;
     adapters/identity/access_tokens.py says exactly when), starting ones at once."""
+    from orderflow.adapters.identity.access_tokens import rotate_access_key
+
     return rotate_access_key(resolve_gateway_settings(settings, gateway_settings).access_keys_dir)
 
 
 def build_stream(settings: Settings, db: Database | None = None) -> Starlette:
     """The stream service, with the storefront page (static files) beside it."""
+    from orderflow.adapters.identity.assertions import load_verifier
+    from orderflow.services.stream import (
+        Hub,
+        Limits,
+        StatusFeed,
+        StreamContext,
+        create_stream_app,
+        instance_spec,
+    )
+    from orderflow.storefront import storefront_routes
+
     storage = build_storage(db or build_database(settings))
     broker = build_broker(settings)
     hub = Hub()

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import uvicorn
 from pydantic import ValidationError
 
 from orderflow.config import Settings
@@ -81,8 +80,7 @@ def run(
     api_port: Annotated[int | None, typer.Option(help="Internal port of the order API.")] = None,
 ) -> None:
     """Migrate, seed the demo catalog, and run every service until Ctrl-C."""
-    from orderflow.bootstrap import prepare
-    from orderflow.processes.supervisor import ChildSpec, Supervisor, child_env
+    from orderflow.processes.supervisor import ChildSpec, Supervisor, child_env, in_forked_child
 
     settings = _settings(
         data_dir=data_dir,
@@ -93,8 +91,9 @@ def run(
     )
     _check_gateway_settings()
     configure_logging("supervisor", settings.log_level, settings.log_json)
-    asyncio.run(prepare(settings))
-    admin_password = asyncio.run(_prepare_gateway(settings))
+    # In a forked child: what preparing imports (SQLAlchemy, alembic, the web apps) stays out of
+    # the supervisor, which lives as long as the services and needs none of it.
+    admin_password = in_forked_child(lambda: asyncio.run(_prepare_all(settings))) or None
     children = [
         ChildSpec("gateway", ("serve", "gateway", "--port", str(settings.port))),
         ChildSpec("api", ("serve", "api", "--port", str(settings.api_port))),
@@ -109,9 +108,10 @@ def run(
     async def main() -> None:
         supervisor = Supervisor(children, child_env(env))
         await supervisor.start()
-        internal = (settings.api_port, settings.stream_port)
-        for url in (f"{public}/healthz", *(f"http://127.0.0.1:{p}/healthz" for p in internal)):
-            await _wait_healthy(url, supervisor.stopping)
+        gateway_host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+        await _wait_healthy(gateway_host, settings.port, supervisor.stopping)
+        for port in (settings.api_port, settings.stream_port):
+            await _wait_healthy("127.0.0.1", port, supervisor.stopping)
         banner = (
             f"\nOrderFlow is running.\n"
             f"  Gateway (the public entry): {public}\n"
@@ -133,6 +133,13 @@ def run(
 DEMO_ADMIN = "admin@orderflow.local"
 
 
+async def _prepare_all(settings: Settings) -> str:
+    from orderflow.bootstrap import prepare
+
+    await prepare(settings)
+    return await _prepare_gateway(settings) or ""
+
+
 async def _prepare_gateway(settings: Settings) -> str | None:
     """Migrate the gateway's database; on first start create the demo admin and return its
     password (it is stored only as a hash, so this is the one time it can be shown)."""
@@ -150,23 +157,32 @@ async def _prepare_gateway(settings: Settings) -> str | None:
     return password
 
 
-async def _wait_healthy(url: str, stopping: asyncio.Event, timeout: float = 60.0) -> None:
-    import aiohttp
-
+async def _wait_healthy(
+    host: str, port: int, stopping: asyncio.Event, timeout: float = 60.0
+) -> None:
+    """Until GET /healthz on `host`:`port` answers 200 (a bare HTTP/1.0 request: no HTTP
+    client library in the supervisor)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1)) as client:
-        while not stopping.is_set() and loop.time() < deadline:
-            try:
-                async with client.get(url) as response:
-                    if response.status == 200:
-                        return
-            except (aiohttp.ClientError, TimeoutError):
-                pass
-            await asyncio.sleep(0.1)
+    while not stopping.is_set() and loop.time() < deadline:
+        try:
+            async with asyncio.timeout(1):
+                reader, writer = await asyncio.open_connection(host, port)
+                try:
+                    writer.write(f"GET /healthz HTTP/1.0\r\nHost: {host}\r\n\r\n".encode())
+                    status = await reader.readline()
+                finally:
+                    writer.close()
+            if status.split()[1:2] == [b"200"]:
+                return
+        except (OSError, TimeoutError):
+            pass
+        await asyncio.sleep(0.05)
 
 
 def _serve(app: Any, host: str, port: int, **options: Any) -> None:
+    import uvicorn
+
     config = uvicorn.Config(
         app,
         host=host,

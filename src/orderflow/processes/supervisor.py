@@ -9,7 +9,8 @@ import ctypes
 import os
 import signal
 import sys
-from collections.abc import Mapping, Sequence
+import traceback
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import structlog
@@ -116,3 +117,31 @@ _PR_SET_PDEATHSIG = 1
 
 def child_env(overrides: Mapping[str, str]) -> dict[str, str]:
     return {**os.environ, **overrides}
+
+
+def in_forked_child(job: Callable[[], str]) -> str:
+    """Run `job` in a forked child and return what it returned; raise if it failed.
+
+    What the job imports and allocates dies with the child, so a long-lived parent stays small.
+    Call it before any thread or event loop exists (fork copies only the calling thread).
+    """
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child
+        os.close(read_end)
+        code = 1
+        try:
+            with os.fdopen(write_end, "wb") as out:
+                out.write(job().encode())
+            code = 0
+        except BaseException:
+            traceback.print_exc()
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as answer:
+        result = answer.read().decode()
+    _, status = os.waitpid(pid, 0)
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError("preparing failed (see the error above)")
+    return result
