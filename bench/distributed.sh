@@ -5,6 +5,7 @@
 #
 #   bench/distributed.sh                 # both brokers, 5000 orders each
 #   ORDERS=1000 INSTANCES=1 bench/distributed.sh nats
+#   LOAD="--rate 80 --duration 20" INSTANCES=1 bench/distributed.sh nats   # latency below capacity
 #
 # Needs PostgreSQL on 127.0.0.1:5432 (trust auth for PGUSER), NATS with JetStream on :4222 and
 # RabbitMQ on :5672 (guest/guest). `bench --direct` talks to the API with assertions signed from
@@ -17,6 +18,7 @@ BIN=${BIN:-.venv/bin}
 ORDERS=${ORDERS:-5000}
 INSTANCES=${INSTANCES:-2}
 CONCURRENCY=${CONCURRENCY:-64}
+LOAD=${LOAD:---max --orders $ORDERS}
 PGUSER=${PGUSER:-postgres}
 BROKERS=("$@")
 [ ${#BROKERS[@]} -eq 0 ] && BROKERS=(nats rabbitmq)
@@ -72,9 +74,10 @@ ensure_signing_key(Path(sys.argv[1]))" "$dir/keys"
   done
 
   echo "== PostgreSQL + $broker: API, $INSTANCES x (orders, inventory, payment), 1 relay"
-  echo "\$ $BIN/orderflow bench --direct --max --orders $ORDERS --connections $CONCURRENCY" \
+  echo "\$ $BIN/orderflow bench --direct $LOAD --connections $CONCURRENCY" \
     "--url http://127.0.0.1:$port --data-dir $dir"
-  "$BIN/orderflow" bench --direct --max --orders "$ORDERS" --connections "$CONCURRENCY" \
+  # shellcheck disable=SC2086  # LOAD is several options
+  "$BIN/orderflow" bench --direct $LOAD --connections "$CONCURRENCY" \
     --url "http://127.0.0.1:$port" --data-dir "$dir"
   "$BIN/orderflow" audit | tail -1
 }
