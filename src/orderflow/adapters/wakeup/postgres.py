@@ -19,6 +19,8 @@ import structlog
 log = structlog.get_logger()
 
 _PREFIX = "orderflow_"
+# What an outage or a restart of the server raises (a connect timing out included).
+_LOST = (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError)
 
 
 def asyncpg_dsn(url: str) -> str:
@@ -48,7 +50,8 @@ class PostgresWakeup:
         try:
             if await self._ensure_connected():
                 event.set()  # (re)connected: whatever was signalled meanwhile went unheard
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        except _LOST as exc:
+            # An outage: this wait lasts its timeout, and the next one connects again.
             log.debug("wake-up connection failed", error=repr(exc))
         if not event.is_set():
             # asyncio.timeout, not wait_for: on 3.11 wait_for may swallow a cancellation that
@@ -79,7 +82,7 @@ class PostgresWakeup:
                 async with self._lock:
                     for channel in channels:
                         await self._conn.execute("SELECT pg_notify($1, '')", _PREFIX + channel)
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except _LOST as exc:
                 log.debug("wake-up signal lost", error=repr(exc))
                 return  # the waiters' slow polls find the work
 
