@@ -67,11 +67,23 @@ class Submission:
             self._progress.notify_all()
 
     def start(self) -> asyncio.Future[list[None]]:
-        return asyncio.gather(*(self._place(p) for p in self.planned))
+        self._submitting = asyncio.gather(*(self._place(p) for p in self.planned))
+        return self._submitting
 
     async def reached(self, n: int) -> None:
-        async with self._progress:
-            await self._progress.wait_for(lambda: len(self.accepted) >= n)
+        """Wait for n acceptances; a submission that failed first raises here instead of leaving
+        the test waiting forever for acceptances that will never come."""
+
+        async def counted() -> None:
+            async with self._progress:
+                await self._progress.wait_for(lambda: len(self.accepted) >= n)
+
+        waiting = asyncio.ensure_future(counted())
+        await asyncio.wait({waiting, self._submitting}, return_when=asyncio.FIRST_COMPLETED)
+        if not waiting.done():
+            waiting.cancel()
+            self._submitting.result()  # the failure; or all were placed with fewer than n accepted
+            raise AssertionError(f"only {len(self.accepted)} of {n} orders were accepted")
 
 
 async def _run_orders(cluster: Cluster, n: int, seed: int) -> None:
