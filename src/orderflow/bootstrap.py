@@ -55,8 +55,11 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 
-def build_database(settings: Settings) -> Database:
-    return Database(settings.database_url, pool_size=settings.db_pool_size)
+def build_database(settings: Settings, *, answers_clients: bool = True) -> Database:
+    """`answers_clients`: its commits are promised to a client (the API's 202) and must be on
+    disk first. Other writers skip that wait where the pipeline lives in one SQLite file."""
+    durable = answers_clients or not settings.pipeline_in_one_file
+    return Database(settings.database_url, pool_size=settings.db_pool_size, durable_commits=durable)
 
 
 def build_storage(db: Database) -> Storage:
@@ -220,7 +223,7 @@ def build_stream(settings: Settings, db: Database | None = None) -> Starlette:
     )
     from orderflow.storefront import storefront_routes
 
-    storage = build_storage(db or build_database(settings))
+    storage = build_storage(db or build_database(settings, answers_clients=False))
     broker = build_broker(settings)
     hub = Hub()
     ctx = StreamContext(
@@ -312,7 +315,7 @@ class WorkerSet:
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def run(self) -> None:
-        storage = build_storage(build_database(self.settings))
+        storage = build_storage(build_database(self.settings, answers_clients=False))
         broker = build_broker(self.settings)
         health = self._health_server(storage, broker)
         if health is not None:

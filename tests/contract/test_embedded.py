@@ -59,8 +59,20 @@ def test_the_registry_builds_the_default_engine_from_settings(tmp_path: Path) ->
 
     broker = broker_from_url(settings.broker_url, BrokerSettings(settings.broker_prefix))
 
+    # On SQLite the broker's tables live in the database's own file (one WAL for the pipeline).
+    assert isinstance(broker, EmbeddedBroker)
+    assert broker.path == (tmp_path / "orderflow.db").resolve()
+    assert settings.pipeline_in_one_file
+
+
+def test_beside_postgresql_the_default_engine_has_a_file_of_its_own(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, database_url="postgresql://u@db.example/orders")
+
+    broker = broker_from_url(settings.broker_url, BrokerSettings(settings.broker_prefix))
+
     assert isinstance(broker, EmbeddedBroker)
     assert broker.path == (tmp_path / "broker.db").resolve()
+    assert not settings.pipeline_in_one_file
 
 
 async def test_closing_a_consumer_hands_its_leases_back(embedded_factory: BrokerFactory) -> None:

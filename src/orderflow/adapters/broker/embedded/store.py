@@ -7,12 +7,14 @@ SQLite. Times are wall-clock seconds (`time.time()`) because several processes s
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 
 import orjson
 
+from orderflow.adapters.broker.embedded.schema import BUSY_TIMEOUT_MS
 from orderflow.ports.broker import (
     Ack,
     DeadLetter,
@@ -22,6 +24,9 @@ from orderflow.ports.broker import (
     OutgoingMessage,
     Retry,
 )
+
+# How long SQLite's busy handler itself waits for the write lock before we look again.
+_LOCK_STEP_MS = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +40,35 @@ class Receipt:
 
 @contextmanager
 def immediate(conn: sqlite3.Connection) -> Iterator[None]:
-    # Taking the write lock up front means a busy file makes us wait (busy_timeout) rather than
-    # fail with SQLITE_BUSY when a read transaction would later need to become a write.
-    conn.execute("BEGIN IMMEDIATE")
+    # Taking the write lock up front means a busy file makes us wait rather than fail with
+    # SQLITE_BUSY when a read transaction would later need to become a write.
+    _begin_immediate(conn)
     try:
         yield
     except BaseException:
         conn.execute("ROLLBACK")
         raise
     conn.execute("COMMIT")
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    """Take the write lock, waiting for other processes in short steps: SQLite's own busy
+    handler sleeps up to 100 ms between tries, so a lock that comes free sits idle meanwhile
+    (other processes write the same file: the API and the workers, when it is the database's)."""
+    conn.execute(f"PRAGMA busy_timeout = {_LOCK_STEP_MS}")
+    try:
+        deadline, delay = time.monotonic() + BUSY_TIMEOUT_MS / 1000, 0.0002
+        while True:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.004)
+    finally:
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
 
 
 def declare(
