@@ -42,6 +42,9 @@ class System:
     env: Mapping[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)  # the public port: the gateway under `run`
     api_port: int = field(default_factory=free_port)
+    # Under `run` the stream process listens too: never on its fixed default, which another
+    # test run (or a developer's `make run`) on the machine may hold.
+    stream_port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     log_path: Path | None = None
 
@@ -66,6 +69,7 @@ class System:
             **os.environ,
             "ORDERFLOW_DATA_DIR": str(self.data_dir),
             "ORDERFLOW_LOG_LEVEL": "WARNING",
+            "ORDERFLOW_STREAM_PORT": str(self.stream_port),
             **self.env,
         }
         with self.log_path.open("wb") as log:
