@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 import structlog
 
 from orderflow.adapters.broker import BrokerSettings, broker_from_url
+from orderflow.adapters.broker.embedded.broker import EmbeddedBroker, fetch_waker
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.storage import SqlStorage
 from orderflow.adapters.payments.simulator import SimulatedPaymentGateway
@@ -79,6 +80,15 @@ def build_wakeup(settings: Settings) -> Wakeup:
     return UnixSocketWakeup(settings.data_dir / "wakeup")
 
 
+def build_outbox_signal(settings: Settings) -> Callable[[], None]:
+    """What a process without a broker (the API) calls after committing outbox rows, to wake
+    whoever moves them on: the consumers themselves where the outbox trigger publishes at
+    commit (database and embedded broker in one file), else the relay."""
+    if settings.pipeline_in_one_file:
+        return fetch_waker(settings.broker_url)
+    return functools.partial(build_wakeup(settings).signal, OUTBOX)
+
+
 def build_payment_gateway(settings: Settings) -> PaymentGateway:
     return SimulatedPaymentGateway(settings.payment_simulator_path)
 
@@ -117,7 +127,7 @@ def build_api(settings: Settings, db: Database | None = None) -> FastAPI:
         intake=OrderIntake(
             storage,
             max_waiting=settings.intake_max_waiting,
-            on_committed=functools.partial(build_wakeup(settings).signal, OUTBOX),
+            on_committed=build_outbox_signal(settings),
         ),
         catalog=CatalogCache(storage),
         verifier=load_verifier(settings.identity_jwks_file),
@@ -347,7 +357,14 @@ class WorkerSet:
         wakeup = build_wakeup(self.settings)
         relay = OutboxRelay(storage, broker, batch_size=self.settings.batch_size * 2, wakeup=wakeup)
 
+        # Where the outbox trigger publishes at commit, the consumers are woken, not the relay.
+        one_file = self.settings.pipeline_in_one_file
+        published_by = broker if one_file and isinstance(broker, EmbeddedBroker) else None
+
         def committed() -> None:
+            if published_by is not None:
+                published_by.published_at_commit()
+                return
             relay.wake()
             if not self.with_relay:
                 wakeup.signal(OUTBOX)  # the relay runs in another process

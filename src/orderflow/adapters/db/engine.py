@@ -9,6 +9,7 @@ with SQLITE_BUSY instead of waiting for the lock. Reads use a separate engine wi
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -22,6 +23,9 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 SQLITE_PRAGMAS = (
     "PRAGMA busy_timeout=30000",
+    # A commit is written to the WAL, not synced: durable writers sync it themselves, after
+    # giving the write lock back (see Database).
+    "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
 # Writers only: waiting for another process's write lock is done in Database.write, in short steps.
@@ -33,18 +37,23 @@ _LOCK_PATIENCE = 30.0
 
 
 class Database:
-    """`durable_commits` (SQLite): each commit reaches the disk before it returns (synchronous=
-    FULL, an fsync of the WAL, ~5 ms here), as a commit answered to a client with a 202 must.
-    Without it (NORMAL) a commit survives any process crash but not a power loss; in WAL mode
-    the file then comes back as it was after some earlier commit, never half of one, and the
-    next durable commit makes every commit before it durable too (the WAL is synced as a whole)."""
+    """`durable_commits` (SQLite): a commit is on disk before `write()` returns, as a commit
+    answered to a client with a 202 must be. The WAL is synced after the commit has given the
+    write lock back rather than during it (synchronous=FULL would hold the one write lock of
+    the file for the fsync, ~5 ms here and far more when the disk is busy, and every other
+    writer, in every process, would wait for it). Without it a commit survives any process crash
+    but not a power loss; in WAL mode the file then comes back as it was after some earlier
+    commit, never half of one, and a durable commit makes every commit before it durable too
+    (the WAL is synced as a whole)."""
 
     def __init__(self, url: str, pool_size: int = 10, *, durable_commits: bool = True) -> None:
         self.url: URL = make_url(url)
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
-        self._synchronous = "FULL" if durable_commits else "NORMAL"
+        self._wal: str | None = None
         if self.is_sqlite:
             self._prepare_sqlite_file()
+            if durable_commits and self.url.database not in (None, "", ":memory:"):
+                self._wal = f"{self.url.database}-wal"
         self.writer = self._create_engine(pool_size, immediate=True)
         self._write_lock = asyncio.Lock()
         self.reader = (
@@ -61,7 +70,7 @@ class Database:
             kwargs["pool_pre_ping"] = True
         engine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
-            _configure_sqlite(engine, immediate=immediate, synchronous=self._synchronous)
+            _configure_sqlite(engine, immediate=immediate)
         return engine
 
     @asynccontextmanager
@@ -93,6 +102,8 @@ class Database:
                 raise
             else:
                 await conn.commit()
+        if self._wal is not None:
+            await asyncio.to_thread(_sync_file, self._wal)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -110,7 +121,7 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, synchronous: str) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control away from the driver so BEGIN is ours to emit.
@@ -118,7 +129,6 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, synchronous: str)
         cursor = dbapi_conn.cursor()
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
-        cursor.execute(f"PRAGMA synchronous={synchronous}")
         enable_wal(cursor)
         if immediate:
             cursor.execute(WRITER_BUSY_TIMEOUT)
@@ -127,6 +137,18 @@ def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, synchronous: str)
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def _sync_file(path: str) -> None:
+    """Flush `path` to the disk (whichever connection wrote it: a sync covers the file)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except FileNotFoundError:
+        return  # no WAL left: the last connection checkpointed it into the synced database
+    try:
+        os.fdatasync(fd)
+    finally:
+        os.close(fd)
 
 
 def enable_wal(cursor: Any) -> None:

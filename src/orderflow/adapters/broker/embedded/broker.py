@@ -60,7 +60,7 @@ class EmbeddedBroker:
         self.activity = asyncio.Event()
         self.waiting = 0  # fetches currently waiting for work
         self._watcher: asyncio.Task[None] | None = None
-        self._others = UnixSocketWakeup(self.path.parent / f"{self.path.name}.wakeup")
+        self._others = _wakeup_of(self.path)
 
     @classmethod
     def from_url(cls, url: str) -> EmbeddedBroker:
@@ -161,6 +161,12 @@ class EmbeddedBroker:
         """Wake the fetches of other processes sharing the file (after a commit)."""
         self._others.signal(_CHANNEL)
 
+    def published_at_commit(self) -> None:
+        """A writer of this process committed outbox rows that the outbox trigger published
+        (database and broker in one file): wake every fetch, here and in other processes."""
+        self.notify()
+        self.notify_others()
+
     def forget(self, consumer: EmbeddedConsumer) -> None:
         self._consumers.discard(consumer)
 
@@ -173,3 +179,14 @@ class EmbeddedBroker:
         if self._executor is None or self._conn is None:
             raise RuntimeError("EmbeddedBroker is not connected (call connect() first)")
         return self._executor, self._conn
+
+
+def _wakeup_of(path: Path) -> UnixSocketWakeup:
+    return UnixSocketWakeup(path.parent / f"{path.name}.wakeup")
+
+
+def fetch_waker(url: str) -> Callable[[], None]:
+    """For a process without a broker of its own (the API) that commits outbox rows into the
+    broker's file (the outbox trigger publishes them): wakes every fetch of the processes
+    sharing the file, as their own publishes do."""
+    return functools.partial(_wakeup_of(EmbeddedBroker.from_url(url).path).signal, _CHANNEL)

@@ -10,6 +10,8 @@ import sqlite3
 from pathlib import Path
 from typing import Literal
 
+from orderflow.adapters.broker.embedded.outbox_trigger import publish_outbox_at_commit
+
 Synchronous = Literal["FULL", "NORMAL"]
 
 # Concurrent processes share one file; they queue on the write lock rather than fail.
@@ -89,6 +91,7 @@ def open_database(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
         for statement in _TABLES.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        publish_outbox_at_commit(conn)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -187,6 +187,8 @@ def lease(
     exhausted: list[tuple[int, int]] = []
     with immediate(conn):
         if expires_after is not None:
+            # Publishing sweeps too, but where the outbox trigger publishes, publish is rare.
+            _sweep_expired(conn, now)
             alive = conn.execute(
                 "UPDATE ephemeral_groups SET last_seen = ? WHERE grp = ?", (now, group)
             )
