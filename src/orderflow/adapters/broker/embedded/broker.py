@@ -57,8 +57,7 @@ class EmbeddedBroker:
         self._conn: sqlite3.Connection | None = None
         self._consumers: set[EmbeddedConsumer] = set()
         self._last_prune = 0.0
-        self.activity = asyncio.Event()
-        self.waiting = 0  # fetches currently waiting for work
+        self._activity: dict[str, asyncio.Event] = {}  # per group: set when it may have work
         self._watcher: asyncio.Task[None] | None = None
         self._others = _wakeup_of(self.path)
 
@@ -152,10 +151,21 @@ class EmbeddedBroker:
         if self._executor is not None and self._conn is not None:
             self._executor.submit(fn, self._conn, *args, **kwargs)
 
-    def notify(self) -> None:
-        """Wake every fetch of this process waiting for new work."""
-        self.activity.set()
-        self.activity = asyncio.Event()
+    def activity(self, group: str) -> asyncio.Event:
+        """Set when `group` may have new work (take it before querying, so that work committed
+        during the query still wakes the fetch)."""
+        event = self._activity.get(group)
+        if event is None:
+            event = self._activity[group] = asyncio.Event()
+        return event
+
+    def notify(self, group: str | None = None) -> None:
+        """Wake the fetches of this process waiting for new work: of one group (an ack frees
+        only its own group's next message of a key), or all."""
+        for name in [group] if group is not None else list(self._activity):
+            event = self._activity.pop(name, None)
+            if event is not None:
+                event.set()
 
     def notify_others(self) -> None:
         """Wake the fetches of other processes sharing the file (after a commit)."""

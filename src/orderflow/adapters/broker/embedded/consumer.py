@@ -12,19 +12,20 @@ from typing import TYPE_CHECKING
 
 from orderflow.adapters.broker.embedded import store
 from orderflow.adapters.broker.embedded.store import Receipt
-from orderflow.ports.broker import ConsumerSpec, Delivery, Outcome
+from orderflow.ports.broker import ConsumerSpec, Delivery, Outcome, Retry
 
 if TYPE_CHECKING:
     from orderflow.adapters.broker.embedded.broker import EmbeddedBroker
 
-# Publishes and settles in this process wake a waiting fetch at once, and a signal from another
-# process's commit wakes it through the broker's listener. Polling is left with what no commit
-# signals (expired leases, retry delays running out): fast while messages keep coming, backing
-# off when idle.
-MIN_POLL = 0.002
-# Polling only finds what nothing announces (a retry delay or a lease running out), so when idle
-# it can be slow; new messages wake a waiting fetch at once.
+# Every commit that gives a group work wakes its fetches: publishes and settles in this process
+# directly, other processes' through the broker's listener, a retry delay by a timer. Polling
+# is only the safety net for what nothing announces (a lease of a crashed member running out,
+# a lost signal), so it starts slow and backs off further while nothing comes.
+FIRST_POLL = 0.05
 MAX_POLL = 0.5
+# Wall-clock stamps in the file and the event loop's clock differ slightly: wake a little late
+# rather than a little early.
+_TIMER_SLACK = 0.005
 
 
 class EmbeddedConsumer:
@@ -39,12 +40,12 @@ class EmbeddedConsumer:
     async def fetch(self, max_messages: int, timeout: float) -> list[Delivery]:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        interval = MIN_POLL
+        interval = FIRST_POLL
         while True:
             if self._closed:
                 raise RuntimeError("fetch on a closed consumer")
             # Taken before querying, so a publish racing with the query still wakes us.
-            activity = self._broker.activity
+            activity = self._broker.activity(self._spec.group)
             room = min(max_messages, self._spec.max_in_flight - self._count_in_flight())
             if room > 0:
                 deliveries, buried = await self._lease(room)
@@ -55,14 +56,10 @@ class EmbeddedConsumer:
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return []
-            self._broker.waiting += 1
             try:
                 await asyncio.wait_for(activity.wait(), min(interval, remaining))
-                interval = MIN_POLL
             except TimeoutError:
                 interval = min(interval * 2, MAX_POLL)
-            finally:
-                self._broker.waiting -= 1
 
     async def settle(self, outcomes: Sequence[tuple[Delivery, Outcome]]) -> None:
         if not outcomes:
@@ -74,9 +71,15 @@ class EmbeddedConsumer:
         for delivery, _ in outcomes:
             if isinstance(delivery.receipt, Receipt):
                 self._in_flight.pop(delivery.receipt.seq, None)
-        # An ack or retry may unblock a key (or free room) for any member, in any process.
-        self._broker.notify()
+        # An ack or retry may unblock a key (or free room) for any member of the group, in any
+        # process; a retry's message is due again after its delay, which no commit announces.
+        group = self._spec.group
+        self._broker.notify(group)
         self._broker.notify_others()
+        delays = [o.delay for _, o in outcomes if isinstance(o, Retry)]
+        if delays:
+            loop = asyncio.get_running_loop()
+            loop.call_later(min(delays) + _TIMER_SLACK, self._broker.notify, group)
 
     async def close(self) -> None:
         if self._closed:
