@@ -299,7 +299,10 @@ def worker(
             loop.add_signal_handler(sig, workers.stop.set)
         await workers.run()
 
-    asyncio.run(main())
+    # uvloop, as the web services run under uvicorn: every wake-up and thread hop is cheaper.
+    import uvloop
+
+    uvloop.run(main())
 
 
 @app.command()
