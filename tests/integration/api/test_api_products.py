@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
+from orderflow.bootstrap import build_database, build_storage
+from orderflow.config import Settings
 from orderflow.demo.catalog import PLENTY, PRODUCTS, SCARCE, WAREHOUSES
+from orderflow.ports.inventory import InventoryChanges
 from tests.integration.api.harness import PRODUCTS as PATH
 from tests.integration.api.harness import Api
 from tests.support.system import customer
@@ -52,3 +56,29 @@ def test_available_stock_falls_only_when_stock_is_reserved(api: Api) -> None:
     before = walk(api, limit=100)
     assert api.place(customer(), [("LIMITED-TEE", 2)]).status_code == 202
     assert walk(api, limit=100) == before
+
+
+def _available(api: Api, sku: str) -> int:
+    [product] = [p for page in walk(api, limit=100) for p in page if p["sku"] == sku]
+    return int(product["available"])
+
+
+async def _reserve(api: Api, sku: str, warehouse: str, quantity: int) -> None:
+    """Hold (or, negative, give back) stock as the inventory service's repository does."""
+    storage = build_storage(build_database(Settings(data_dir=api.system.data_dir)))
+    try:
+        async with storage.write() as tx:
+            await tx.inventory.write(InventoryChanges({(sku, warehouse): [0, quantity]}))
+    finally:
+        await storage.dispose()
+
+
+async def test_available_stock_is_on_hand_less_what_is_reserved(api: Api) -> None:
+    on_hand = sum(SCARCE["LIMITED-TEE"].values())
+    assert await asyncio.to_thread(_available, api, "LIMITED-TEE") == on_hand
+
+    await _reserve(api, "LIMITED-TEE", "west", 4)
+    assert await asyncio.to_thread(_available, api, "LIMITED-TEE") == on_hand - 4
+
+    await _reserve(api, "LIMITED-TEE", "west", -4)
+    assert await asyncio.to_thread(_available, api, "LIMITED-TEE") == on_hand
