@@ -14,9 +14,11 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 
 from orderflow.demo.catalog import PLENTY, SCARCE
+from orderflow.domain.order import SETTLED_STATUSES
 from tests.support.orders import (
     Client,
     Planned,
@@ -107,20 +109,24 @@ async def test_kill_9_with_orders_in_flight_loses_and_doubles_nothing(tmp_path: 
     client = Client(system.url, system.signer(), concurrency=64)
     accepted: dict[str, Planned] = {}
     half_accepted = asyncio.Event()
+    killed = asyncio.Event()
 
     async def place(p: Planned) -> None:
         try:
             response = await client.place(p)
-        except Exception:
-            return  # cut off by the kill: never acknowledged, so nothing was promised
-        if response.status_code == 202:
-            accepted[response.json()["id"]] = p
-            if len(accepted) >= 250:
-                half_accepted.set()
+        except httpx.TransportError:
+            if killed.is_set():
+                return  # cut off by the kill: never acknowledged, so nothing was promised
+            raise
+        assert response.status_code == 202, response.text
+        accepted[response.json()["id"]] = p
+        if len(accepted) >= 250:
+            half_accepted.set()
 
     try:
         submitting = asyncio.gather(*(place(p) for p in planned))
         await half_accepted.wait()
+        killed.set()
         system.kill()  # mid-submission and mid-processing
         await submitting
         killed_with = len(accepted)
@@ -148,14 +154,21 @@ async def test_kill_9_with_orders_in_flight_loses_and_doubles_nothing(tmp_path: 
 
 
 async def test_sigterm_finishes_or_hands_back_in_flight_work(tmp_path: Path) -> None:
-    system = System(tmp_path / "data")
+    # Leases far longer than the test may wait: what a stopping worker held must be handed back
+    # by its shutdown, or the restarted system could not finish it in time.
+    system = System(tmp_path / "data", env={"ORDERFLOW_ACK_WAIT": "600"})
     system.start()
-    planned = mixed_orders(200, random.Random(5))
+    planned = mixed_orders(400, random.Random(5))
     client = Client(system.url, system.signer())
     try:
         responses = await asyncio.gather(*(client.place(p) for p in planned))
         assert {r.status_code for r in responses} == {202}
+        # At once: the pipeline is still working through the orders.
         assert system.stop(timeout=30) == 0, system.logs()  # graceful, and promptly
+        database = system.data_dir / "orderflow.db"
+        unsettled, leased = _unsettled_and_leased(database)
+        assert unsettled > 0, "the signal came after the work was done: nothing was in flight"
+        assert leased == 0, "the shutdown left deliveries leased until their ack_wait runs out"
         system.start()
         ids = {r.json()["id"]: p.who for r, p in zip(responses, planned, strict=True)}
         final = await client.wait_settled(ids)
@@ -167,6 +180,21 @@ async def test_sigterm_finishes_or_hands_back_in_flight_work(tmp_path: Path) -> 
         if p.expected is not None:
             assert final[r.json()["id"]]["status"] == p.expected
     assert "all invariants hold" in audit(system.data_dir)
+
+
+def _unsettled_and_leased(database: Path) -> tuple[int, int]:
+    """Orders not yet settled, and deliveries still leased (the broker's tables live in the
+    database's file in this shape)."""
+    settled = sorted(SETTLED_STATUSES)
+    with sqlite3.connect(database) as conn:
+        (unsettled,) = conn.execute(
+            f"SELECT count(*) FROM orders WHERE status NOT IN ({','.join('?' * len(settled))})",
+            settled,
+        ).fetchone()
+        (leased,) = conn.execute(
+            "SELECT count(*) FROM deliveries WHERE lease_until > ?", (time.time(),)
+        ).fetchone()
+    return int(unsettled), int(leased)
 
 
 async def test_the_supervisor_restarts_a_service_that_dies(tmp_path: Path) -> None:
