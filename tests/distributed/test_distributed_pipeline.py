@@ -12,14 +12,16 @@ import random
 import signal
 import subprocess
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from orderflow.demo.catalog import PLENTY, SCARCE
 from tests.distributed.cluster import Cluster, broker_url
-from tests.support.databases import database_outage, fresh_database
-from tests.support.orders import Client, Planned, mixed_orders
+from tests.support.databases import database_outage, fresh_database, stock_levels
+from tests.support.orders import Client, Planned, captures_per_order, mixed_orders
 from tests.support.services import NATS_START
 from tests.support.system import System
 
@@ -121,6 +123,63 @@ async def test_kill_9_one_instance_of_each_worker_mid_run(cluster: Cluster) -> N
     finally:
         await client.aclose()
     await cluster.check_outcome(submission.accepted, final)
+
+
+async def test_cancels_racing_the_workers_under_load(cluster: Cluster) -> None:
+    """Half the orders are cancelled (twice at once) as soon as they are accepted, while two
+    instances of every worker move them along: every cancel answers 202 or 409, an order whose
+    cancel was accepted ends `cancelled`, with its stock given back and its capture refunded."""
+    await asyncio.to_thread(cluster.start_all, 2)
+    client = Client(cluster.api_url, cluster.signer(), concurrency=64)
+    cancelled: dict[str, list[int]] = {}
+
+    async def place_and_maybe_cancel(n: int, p: Planned) -> tuple[str, Planned]:
+        response = await client.place(p)
+        assert response.status_code == 202, response.text
+        oid = response.json()["id"]
+        if n % 2 == 0:
+            answers = await asyncio.gather(client.cancel(oid, p.who), client.cancel(oid, p.who))
+            cancelled[oid] = [a.status_code for a in answers]
+        return oid, p
+
+    try:
+        placed = await asyncio.gather(
+            *(
+                place_and_maybe_cancel(n, p)
+                for n, p in enumerate(mixed_orders(300, random.Random(71)))
+            )
+        )
+        final = await client.wait_settled({oid: p.who for oid, p in placed}, timeout=240)
+    finally:
+        await client.aclose()
+
+    answers = [code for codes in cancelled.values() for code in codes]
+    assert set(answers) <= {202, 409}, Counter(answers)
+    won = {oid for oid, codes in cancelled.items() if 202 in codes}
+    assert won, "no cancel reached an order in time: nothing raced"
+    for oid in won:
+        assert final[oid]["status"] == "cancelled", final[oid]
+    for oid, p in placed:
+        if oid not in won and p.expected is not None:
+            assert final[oid]["status"] == p.expected, final[oid]
+    sold: Counter[str] = Counter()
+    for doc in final.values():
+        if doc["status"] == "confirmed":
+            for line in doc["lines"]:  # type: ignore[attr-defined]
+                sold[line["sku"]] += line["quantity"]
+    for sku, (on_hand, reserved) in (await stock_levels(cluster.database_url)).items():
+        initial = sum(SCARCE[sku].values()) if sku in SCARCE else 2 * PLENTY
+        assert (on_hand, reserved) == (initial - sold[sku], 0), sku
+    captures = captures_per_order(cluster.payments_ledger)
+    refunds = captures_per_order(cluster.payments_ledger, kind="refund")
+    assert set(captures.values()) <= {1}
+    assert set(refunds.values()) <= {1}
+    confirmed = {oid for oid, doc in final.items() if doc["status"] == "confirmed"}
+    assert set(captures) - set(refunds) == confirmed, "kept exactly the confirmed orders' money"
+    assert set(refunds) <= won
+    assert "all invariants hold" in cluster.orderflow(
+        "audit", "--database-url", cluster.database_url
+    )
 
 
 async def test_a_database_outage_mid_run_fails_no_order(cluster: Cluster) -> None:

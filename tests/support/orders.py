@@ -85,6 +85,9 @@ class Client:
             "/api/v1/orders", json=order_body(p.items, p.token), headers=headers
         )
 
+    async def cancel(self, order_id: str, who: Identity) -> httpx.Response:
+        return await self._http.post(f"/api/v1/orders/{order_id}/cancel", headers=self.headers(who))
+
     async def get(self, order_id: str, who: Identity) -> httpx.Response:
         return await self._http.get(f"/api/v1/orders/{order_id}", headers=self.headers(who))
 
@@ -140,11 +143,11 @@ def stock_levels(db_path: Path) -> dict[str, tuple[int, int]]:
     return {sku: (on_hand, reserved) for sku, on_hand, reserved in rows}
 
 
-def captures_per_order(simulator_path: Path) -> dict[str, int]:
-    """Approved captures per order in the simulated provider's own ledger."""
+def captures_per_order(simulator_path: Path, kind: str = "capture") -> dict[str, int]:
+    """Approved captures (or refunds) per order in the simulated provider's own ledger."""
     with sqlite3.connect(simulator_path) as conn:
         rows = conn.execute(
-            "SELECT idempotency_key FROM operations WHERE kind = 'capture' AND approved = 1"
+            "SELECT idempotency_key FROM operations WHERE kind = ? AND approved = 1", (kind,)
         ).fetchall()
     counts: dict[str, int] = {}
     for (key,) in rows:
