@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -161,12 +161,20 @@ class Stack:
 
 @asynccontextmanager
 async def build_stack(
-    tmp_path: Path, routes: list[dict[str, Any]] | None = None, **overrides: Any
+    tmp_path: Path,
+    routes: list[dict[str, Any]] | None = None,
+    extra_routes: Sequence[dict[str, Any]] = (),
+    **overrides: Any,
 ) -> AsyncIterator[Stack]:
-    """The gateway in front of the echo upstream (standard test routes unless given)."""
+    """The gateway in front of the echo upstream (standard test routes unless given; any
+    `extra_routes` are added with `"upstream": "echo"` standing for the echo upstream)."""
     settings = make_settings(tmp_path)
     upstream_url = f"http://127.0.0.1:{free_port()}"
     table = routes if routes is not None else standard_routes(upstream_url)
+    table = table + [
+        {**r, "upstream": upstream_url if r["upstream"] == "echo" else r["upstream"]}
+        for r in extra_routes
+    ]
     gw = gateway_settings(write_routes(tmp_path / "routes.json", table), **overrides)
     # The gateway creates the identity keys the upstream trusts, so it is built first.
     app = build_gateway(settings, gw)

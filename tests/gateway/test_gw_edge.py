@@ -4,13 +4,74 @@ normalise the request away."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import Any
+
 import pytest
+import pytest_asyncio
 
 from orderflow.adapters.identity.assertions import AssertionSigner, ensure_signing_key
 from orderflow.domain.identity import Identity
-from tests.gateway.gateway_harness import Stack, bearer, customer
+from tests.gateway.gateway_harness import (
+    Stack,
+    admin,
+    bearer,
+    build_stack,
+    customer,
+    raw_request,
+)
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def stack(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Stack]:
+    """The standard stack plus a stricter rule nested in a looser one."""
+    nested = {"prefix": "/api/admin", "upstream": "echo", "access": "roles", "roles": ["admin"]}
+    async with build_stack(tmp_path_factory.mktemp("edge"), extra_routes=[nested]) as built:
+        yield built
+
+
+def auth_line(tokens: dict[str, Any]) -> bytes:
+    return f"Authorization: Bearer {tokens['access_token']}\r\n".encode()
+
+
+async def test_case_variants_get_the_nested_stricter_rule(stack: Stack) -> None:
+    ann = auth_line(await customer(stack.client, "case@example.com"))
+    root = auth_line(await admin(stack.client, stack.settings, stack.gw, "case-root@example.com"))
+    assert (await raw_request(stack.url, b"GET /api/orders HTTP/1.1", ann))[0] == 200
+    for target in (b"/api/ADMIN/x", b"/API/admin/x", b"/Api/Admin", b"/api/%41dmin/x"):
+        status, raw = await raw_request(stack.url, b"GET " + target + b" HTTP/1.1", ann)
+        assert status == 403, raw
+        # The rule is applied, not the path refused: an admin gets through, path as sent.
+        status, raw = await raw_request(stack.url, b"GET " + target + b" HTTP/1.1", root)
+        assert status == 200, raw
+        assert f'"raw_path":"{target.decode()}"'.encode() in raw
+
+
+@pytest.mark.parametrize(
+    "target",
+    [
+        b"/api/admin;x/y",
+        b"/api/admin%3bx/y",
+        b"/api;/admin/x",
+        b"/api/admin./x",
+        b"/api/admin%2e/x",
+        b"/api/admin%2E",
+        b"/api/admin%20/x",
+        b"/api/%20admin/x",
+        b"/api/admin%EF%BC%8E/x",
+        b"/api/x%C2%85y",
+        b"/api/%C2%9B",
+    ],
+)
+async def test_segments_a_backend_might_trim_or_split_are_refused(
+    stack: Stack, target: bytes
+) -> None:
+    status, raw = await raw_request(stack.url, b"GET " + target + b" HTTP/1.1")
+    assert status == 400, raw
+    assert b"application/problem+json" in raw
+    assert b'"reason":"non_canonical_path"' in raw
 
 
 async def test_lookalike_identity_headers_never_reach_the_upstream(stack: Stack) -> None:
