@@ -101,3 +101,31 @@ async def test_lookalike_identity_headers_never_reach_the_upstream(stack: Stack)
     assert [v for n, v in response.json()["headers"] if "forwarded-for" in n.replace("_", "-")] == [
         "127.0.0.1"
     ]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"email": "c1name@example.com", "name": "Eve\x9b31m"},
+        {"email": "c1name@example.com", "name": "\x85"},
+        {"email": "c1\x85mail@example.com", "name": "Eve"},
+    ],
+)
+async def test_c1_controls_in_account_fields_are_422(stack: Stack, body: dict[str, str]) -> None:
+    response = await stack.client.post(
+        "/auth/register", json={**body, "password": "correct horse battery"}
+    )
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+async def test_c1_controls_in_an_api_key_name_are_422(stack: Stack) -> None:
+    root = await admin(stack.client, stack.settings, stack.gw, "c1-root@example.com")
+    bad = await stack.client.post(
+        "/auth/api-keys", json={"name": "ci\x9bkey", "scopes": ["orders"]}, headers=bearer(root)
+    )
+    assert bad.status_code == 422, bad.text
+    fine = await stack.client.post(
+        "/auth/api-keys", json={"name": "ci key", "scopes": ["orders"]}, headers=bearer(root)
+    )
+    assert fine.status_code == 201, fine.text
