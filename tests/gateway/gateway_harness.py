@@ -138,9 +138,16 @@ def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
 
 async def raw_request(base_url: str, request_line: bytes, extra: bytes = b"") -> tuple[int, bytes]:
     """Send bytes exactly as given (httpx would normalise the tricks away)."""
+    return await raw_exchange(
+        base_url, request_line + b"\r\nHost: gw\r\nConnection: close\r\n" + extra + b"\r\n"
+    )
+
+
+async def raw_exchange(base_url: str, request: bytes) -> tuple[int, bytes]:
+    """Send `request` as it is, read until the server closes: (status, the whole answer)."""
     host, port = base_url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(request_line + b"\r\nHost: gw\r\nConnection: close\r\n" + extra + b"\r\n")
+    writer.write(request)
     await writer.drain()
     data = await reader.read()
     writer.close()

@@ -18,6 +18,7 @@ from tests.gateway.gateway_harness import (
     bearer,
     build_stack,
     customer,
+    raw_exchange,
     raw_request,
 )
 
@@ -129,3 +130,35 @@ async def test_c1_controls_in_an_api_key_name_are_422(stack: Stack) -> None:
         "/auth/api-keys", json={"name": "ci key", "scopes": ["orders"]}, headers=bearer(root)
     )
     assert fine.status_code == 201, fine.text
+
+
+@pytest.mark.parametrize(
+    "hosts",
+    [
+        b"Host: gw\r\nHost: evil.example\r\n",
+        b"Host: gw\r\nhost: gw\r\n",
+        b"",
+        b"Host: gw\x85\r\n",
+        b"Host: gw/evil\r\n",
+        b"Host: gw evil\r\n",
+    ],
+)
+async def test_requests_need_exactly_one_valid_host(stack: Stack, hosts: bytes) -> None:
+    request = b"GET /public/x HTTP/1.1\r\n" + hosts + b"Connection: close\r\n\r\n"
+    status, raw = await raw_exchange(stack.url, request)
+    assert status == 400, raw
+    assert b"application/problem+json" in raw
+    assert b"x-request-id:" in raw.lower()
+
+
+@pytest.mark.parametrize(
+    "request_head",
+    [
+        b"GET /public/x HTTP/1.1\r\nHost: shop.example:8443\r\n",
+        b"GET /public/x HTTP/1.1\r\nHost: [::1]:8080\r\n",
+        b"GET /public/x HTTP/1.0\r\n",
+    ],
+)
+async def test_one_valid_host_or_none_on_http_1_0_passes(stack: Stack, request_head: bytes) -> None:
+    status, raw = await raw_exchange(stack.url, request_head + b"Connection: close\r\n\r\n")
+    assert status == 200, raw
