@@ -162,3 +162,46 @@ async def test_requests_need_exactly_one_valid_host(stack: Stack, hosts: bytes) 
 async def test_one_valid_host_or_none_on_http_1_0_passes(stack: Stack, request_head: bytes) -> None:
     status, raw = await raw_exchange(stack.url, request_head + b"Connection: close\r\n\r\n")
     assert status == 200, raw
+
+
+async def test_a_trailing_slash_redirect_never_shows_the_internal_address(stack: Stack) -> None:
+    tokens = await customer(stack.client, "slash@example.com")
+    response = await stack.client.get("/api/shop/items?a=1", headers=bearer(tokens))
+    assert response.status_code == 307, response.text
+    assert response.headers["location"] == "/api/shop/items/?a=1"
+    internal = stack.upstream_url.removeprefix("http://")
+    assert internal not in str(response.headers.raw)
+    followed = await stack.client.get(
+        "/api/shop/items?a=1", headers=bearer(tokens), follow_redirects=True
+    )
+    assert followed.status_code == 200
+    assert followed.json()["path"] == "/api/shop/items/"
+
+
+async def test_upstream_urls_naming_an_internal_host_are_made_relative(stack: Stack) -> None:
+    tokens = await customer(stack.client, "location@example.com")
+    internal = stack.upstream_url.removeprefix("http://")
+    port = internal.rsplit(":", 1)[1]
+    cases = {
+        f"http://{internal}/api/orders/1?x=2": "/api/orders/1?x=2",
+        f"//{internal}/a": "/a",
+        f"http:/{internal}/a": "/a",
+        f"HTTP:\\\\{internal}\\a": "/a",
+        f"http://localhost:{port}/a": "/a",
+        f"http://2130706433:{port}/a": "/a",
+        "http://10.1.2.3/b": "/b",
+        "/relative?q=1": "/relative?q=1",
+        "https://pay.example.com/checkout": "https://pay.example.com/checkout",
+    }
+    for sent, expected in cases.items():
+        response = await stack.client.get(
+            "/api/redirect", params={"to": sent}, headers=bearer(tokens)
+        )
+        assert response.status_code == 302
+        assert response.headers.get_list("location") == [expected], sent
+        assert response.headers.get_list("content-location") == [expected], sent
+    unreadable = await stack.client.get(
+        "/api/redirect", params={"to": f"http://{internal}/a b"}, headers=bearer(tokens)
+    )
+    assert "location" not in unreadable.headers
+    assert internal not in str(unreadable.headers.raw)

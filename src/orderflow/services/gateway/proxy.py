@@ -20,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from yarl import URL
 
 from orderflow.services.gateway.forwarding import HOP_BY_HOP
+from orderflow.services.gateway.locations import LocationRewriter
 from orderflow.services.gateway.routes import RouteSpec
 from orderflow.services.gateway.settings import GatewaySettings
 from orderflow.web.problems import ProblemError
@@ -65,6 +66,7 @@ async def forward(
     request: Request,
     route: RouteSpec,
     headers: list[tuple[bytes, bytes]],
+    locations: LocationRewriter,
     deadline: float | None = None,
 ) -> Response:
     body = await request.body()
@@ -88,11 +90,13 @@ async def forward(
         raise ProblemError(
             502, detail="the upstream could not be reached", reason="unreachable"
         ) from exc
-    raw_headers = [
-        (name.lower(), value)
-        for name, value in upstream.raw_headers
-        if name.lower() not in _DROP_FROM_UPSTREAM
-    ]
+    raw_headers = locations.rewrite(
+        [
+            (name.lower(), value)
+            for name, value in upstream.raw_headers
+            if name.lower() not in _DROP_FROM_UPSTREAM
+        ]
+    )
     length = upstream.content_length
     if length is not None and length <= BUFFER_LIMIT:
         try:
