@@ -4,11 +4,15 @@ normalise the request away."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from structlog.testing import capture_logs
+from structlog.typing import EventDict
 
 from orderflow.adapters.identity.assertions import AssertionSigner, ensure_signing_key
 from orderflow.domain.identity import Identity
@@ -205,3 +209,34 @@ async def test_upstream_urls_naming_an_internal_host_are_made_relative(stack: St
     )
     assert "location" not in unreadable.headers
     assert internal not in str(unreadable.headers.raw)
+
+
+async def test_a_client_gone_mid_body_is_one_info_line_without_traceback(
+    stack: Stack, caplog: pytest.LogCaptureFixture
+) -> None:
+    logged = asyncio.Event()
+
+    def notice(_: object, __: str, event: EventDict) -> EventDict:
+        if event.get("event") == "request" and event.get("path") == "/public/gone":
+            logged.set()
+        return event
+
+    host, port = stack.url.removeprefix("http://").split(":")
+    with caplog.at_level(logging.INFO), capture_logs(processors=[notice]) as logs:
+        _, writer = await asyncio.open_connection(host, int(port))
+        writer.write(
+            b"POST /public/gone HTTP/1.1\r\nHost: gw\r\nContent-Length: 100000\r\n\r\n" + b"x" * 10
+        )
+        await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+        await asyncio.wait_for(logged.wait(), 10)
+    mine = [e for e in logs if e.get("path") == "/public/gone" or e["event"] != "request"]
+    assert [(e["event"], e["log_level"]) for e in mine] == [
+        ("client disconnected", "info"),
+        ("request", "info"),
+    ]
+    assert mine[1]["status"] == 499
+    assert not any("exc_info" in e or "exception" in e for e in logs)
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    assert not any(r.exc_info for r in caplog.records)
