@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from orderflow.bootstrap import build_gateway, create_gateway_admin
 from orderflow.config import Settings
 from orderflow.services.gateway import GatewaySettings
+from orderflow.web.header_limits import HeaderLimits, HttpImplementation, protocol_class
 from tests.gateway.upstream_app import create_upstream
 
 PASSWORD = "correct horse battery"
@@ -30,12 +31,20 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
+async def serve(
+    app: ASGIApp,
+    port: int | None = None,
+    http: HttpImplementation = "httptools",
+    limits: HeaderLimits | None = None,
+) -> AsyncIterator[str]:
+    """`http`, `limits`: the protocol as `orderflow serve` runs it (the header limits on
+    either HTTP implementation uvicorn has)."""
     port = port or free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
+        http=protocol_class(http, limits or HeaderLimits()),
         log_level="warning",
         ws="websockets-sansio",
         lifespan="on",
@@ -55,6 +64,10 @@ async def serve(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def header_limits(settings: Settings) -> HeaderLimits:
+    return HeaderLimits(settings.max_header_bytes, settings.max_header_count)
 
 
 def make_settings(data_dir: Path) -> Settings:
@@ -171,6 +184,7 @@ async def build_stack(
     tmp_path: Path,
     routes: list[dict[str, Any]] | None = None,
     extra_routes: Sequence[dict[str, Any]] = (),
+    http: HttpImplementation = "httptools",
     **overrides: Any,
 ) -> AsyncIterator[Stack]:
     """The gateway in front of the echo upstream (standard test routes unless given; any
@@ -188,8 +202,12 @@ async def build_stack(
     release = asyncio.Event()
     upstream = create_upstream(settings.identity_jwks_file, release)
     async with (
-        serve(upstream, int(upstream_url.rsplit(":", 1)[1])),
-        serve(app) as url,
+        serve(
+            upstream,
+            int(upstream_url.rsplit(":", 1)[1]),
+            limits=header_limits(settings).behind_gateway(),
+        ),
+        serve(app, http=http, limits=header_limits(settings)) as url,
         httpx.AsyncClient(base_url=url, timeout=10) as client,
     ):
         yield Stack(url, upstream_url, settings, gw.resolved(settings), client, release)
