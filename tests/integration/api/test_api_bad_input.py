@@ -167,8 +167,11 @@ def test_oversized_chunked_body_is_413(api: Api, who: Identity) -> None:
     assert "65536" in problem["detail"]
 
 
-def test_idempotency_key_too_long_is_422(api: Api, who: Identity) -> None:
-    headers = {**api.auth(who), "Idempotency-Key": "k" * 201}
+@pytest.mark.parametrize("key", [b"k" * 201, b"key\x85c1", b"key\x9b"])
+def test_idempotency_key_too_long_or_not_printable_is_422(
+    api: Api, who: Identity, key: bytes
+) -> None:
+    headers = {**api.auth(who), "Idempotency-Key": key}
     problem = assert_problem(api.http.post(ORDERS, json=VALID, headers=headers), 422)
     assert "Idempotency-Key" in problem["detail"]
 
