@@ -38,7 +38,7 @@ def _check_host(scope: Scope) -> None:
     if len(hosts) > 1:
         raise bad_request("send one Host header", reason="bad_host")
     if not hosts:
-        if scope.get("http_version", "1.1") != "1.0":
+        if scope.get("http_version") == "1.1":  # (1.0 may omit it; HTTP/2 has :authority)
             raise bad_request("the Host header is missing", reason="bad_host")
     elif not _HOST.fullmatch(hosts[0]):
         raise bad_request("the Host header is not a valid host", reason="bad_host")
