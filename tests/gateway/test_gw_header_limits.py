@@ -62,10 +62,10 @@ async def test_too_many_header_fields_is_431(stack: Stack) -> None:
     assert f"more than {stack.settings.max_header_count} header fields".encode() in raw
 
 
-async def test_a_20_mb_header_is_refused_before_it_is_read(stack: Stack) -> None:
-    """The answer comes while the header is still being sent, and the server stops reading: the
-    client cannot send the 20 MB (nothing reads them), so they were never buffered."""
-    host, port = stack.url.removeprefix("http://").split(":")
+async def stream(url: str, start: bytes, size: int) -> tuple[bytes, int]:
+    """Send `start`, then `size` bytes of "a" (then the end of the head) while reading the
+    answer: (the answer, how many of the `size` bytes could be sent)."""
+    host, port = url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
 
     async def read_all() -> bytes:
@@ -80,11 +80,10 @@ async def test_a_20_mb_header_is_refused_before_it_is_read(stack: Stack) -> None
         return received
 
     answer = asyncio.create_task(read_all())
-    total, sent = 20 * 1024 * 1024, 0
-    chunk = b"a" * 65536
-    writer.write(b"GET /public/x HTTP/1.1\r\nHost: gw\r\nX-Huge: ")
+    sent, chunk = 0, b"a" * 65536
+    writer.write(start)
     try:
-        while sent < total:
+        while sent < size:
             writer.write(chunk)
             await writer.drain()
             sent += len(chunk)
@@ -94,5 +93,42 @@ async def test_a_20_mb_header_is_refused_before_it_is_read(stack: Stack) -> None
         pass  # the server closed: what a refusal looks like to a sender
     raw = await asyncio.wait_for(answer, 30)
     writer.close()
+    return raw, sent
+
+
+TWENTY_MB = 20 * 1024 * 1024
+
+
+async def test_a_20_mb_header_is_refused_before_it_is_read(stack: Stack) -> None:
+    """The answer comes while the header is still being sent, and the server stops reading: the
+    client cannot send the 20 MB (nothing reads them), so they were never buffered."""
+    raw, sent = await stream(
+        stack.url, b"GET /public/x HTTP/1.1\r\nHost: gw\r\nX-Huge: ", TWENTY_MB
+    )
     assert_431(raw)
-    assert sent < total
+    assert sent < TWENTY_MB
+
+
+async def test_20_mb_of_chunked_trailers_are_cut_off(stack: Stack) -> None:
+    """Trailers (fields after a chunked body) are buffered by the parser like a head: the
+    connection ends long before 20 MB of them are read (h11 still answers 431; with httptools
+    the app may be answering already, so it is closed without one)."""
+    start = (
+        b"POST /public/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n\r\n"
+        b"5\r\nhello\r\n0\r\nX-Trailer: "
+    )
+    raw, sent = await stream(stack.url, start, TWENTY_MB)
+    assert sent < TWENTY_MB
+    assert not raw.startswith(b"HTTP/1.1 200"), raw[:200]
+
+
+async def test_a_chunked_body_in_tiny_chunks_and_small_trailers_pass(stack: Stack) -> None:
+    # The control for the trailer limit: 20 KB of framing, but body bytes all along.
+    chunks = b"1\r\nx\r\n" * 20_000
+    request = (
+        b"POST /public/x HTTP/1.1\r\nHost: gw\r\nTransfer-Encoding: chunked\r\n"
+        b"Connection: close\r\n\r\n" + chunks + b"0\r\nX-Trailer: small\r\n\r\n"
+    )
+    status, raw = await raw_exchange(stack.url, request)
+    assert status == 200, raw[:300]
+    assert b'"body_length":20000' in raw

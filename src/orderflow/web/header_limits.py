@@ -11,7 +11,8 @@ included) or the number of fields (`max_count`) pass the limit:
   the parsed request;
 - httptools: bytes fed to the parser while a head is incomplete are counted after each read,
   so at most `max_bytes` plus one socket read is ever buffered; the exact size and count are
-  checked once the head is complete.
+  checked once the head is complete. Trailers of a chunked body (fields after it, which it
+  buffers alike) are bounded the same way and not added to the request's headers.
 `protocol_class(http, limits)` gives the class for `uvicorn.Config(http=...)`.
 """
 
@@ -67,24 +68,29 @@ def head_size(start: bytes, fields: list[tuple[bytes, bytes]]) -> int:
 
 
 class Refusal:
-    """A 431 sent on a connection: the answer is written and the write side shut (FIN); what
-    the client still sends is read and dropped (up to `LINGER_BYTES`, then no longer read) and
-    the connection closed after `LINGER_SECONDS`. Closing at once with unread input makes the
-    kernel send a reset, which can destroy the answer before the client has read it (nginx
-    lingers alike)."""
+    """A connection whose request was refused: what the client still sends is read and dropped
+    (up to `LINGER_BYTES`, then no longer read) until the connection is closed.
+
+    `answered`: a 431 is written and the write side shut (FIN), and the connection closed after
+    `LINGER_SECONDS`. Closing at once with unread input makes the kernel send a reset, which can
+    destroy the answer before the client has read it (nginx lingers alike). `silent`: closed at
+    once, no answer (an app's answer may be under way)."""
 
     LINGER_BYTES = 1024 * 1024
     LINGER_SECONDS = 2.0
 
-    def __init__(
-        self,
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.dropped = 0
+
+    @classmethod
+    def answered(
+        cls,
         transport: asyncio.Transport,
         client: tuple[str, int] | None,
         limits: HeaderLimits,
         why: str,
-    ) -> None:
-        self.transport = transport
-        self.dropped = 0
+    ) -> Refusal:
         if why == "count":
             detail = f"more than {limits.max_count} header fields"
         else:
@@ -92,21 +98,26 @@ class Refusal:
         request_id = uuid.uuid4().hex
         peer = client[0] if client else "unknown"
         log.warning("request head refused", why=detail, client=peer, request_id=request_id)
-        if transport.is_closing():
-            return
-        body = problem_body(ProblemError(431, detail=detail, reason="headers_too_large"))
-        head = (
-            "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-            f"content-type: {MEDIA_TYPE}\r\n"
-            f"content-length: {len(body)}\r\n"
-            "x-content-type-options: nosniff\r\n"
-            f"x-request-id: {request_id}\r\n"
-            "connection: close\r\n\r\n"
-        )
-        transport.write(head.encode() + body)
-        if transport.can_write_eof():
-            transport.write_eof()
-        asyncio.get_running_loop().call_later(self.LINGER_SECONDS, transport.close)
+        if not transport.is_closing():
+            body = problem_body(ProblemError(431, detail=detail, reason="headers_too_large"))
+            head = (
+                "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                f"content-type: {MEDIA_TYPE}\r\n"
+                f"content-length: {len(body)}\r\n"
+                "x-content-type-options: nosniff\r\n"
+                f"x-request-id: {request_id}\r\n"
+                "connection: close\r\n\r\n"
+            )
+            transport.write(head.encode() + body)
+            if transport.can_write_eof():
+                transport.write_eof()
+            asyncio.get_running_loop().call_later(cls.LINGER_SECONDS, transport.close)
+        return cls(transport)
+
+    @classmethod
+    def silent(cls, transport: asyncio.Transport) -> Refusal:
+        transport.close()
+        return cls(transport)
 
     def drop(self, data: bytes) -> None:
         self.dropped += len(data)
@@ -155,7 +166,7 @@ class LimitedH11Protocol(H11Protocol):
         self.conn = self._limited = _LimitedConnection(self.LIMITS, self._refuse)
 
     def _refuse(self, why: str) -> None:
-        self._refusal = Refusal(self.transport, self.client, self.LIMITS, why)
+        self._refusal = Refusal.answered(self.transport, self.client, self.LIMITS, why)
 
     def data_received(self, data: bytes) -> None:
         if self._limited.refused:
@@ -173,13 +184,18 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         self._in_head = False  # a request head has begun and is not complete
         self._began = False  # a head began during the current read
         self._head_bytes = 0  # of the incomplete head, as far as reads tell
+        self._in_body = False  # a request's head is complete, its message is not
+        self._body_seen = False  # body bytes came in the current read
+        self._framing_bytes = 0  # read in the body phase since the last body bytes
 
     def data_received(self, data: bytes) -> None:
         if self._refusal is not None:
             return self._refusal.drop(data)
         continued = self._in_head
-        self._began = False
+        self._began = self._body_seen = False
         super().data_received(data)
+        if self._refusal is None and self._in_body and not self._body_seen:
+            self._check_framing(len(data))
         if self._refusal is not None or not self._in_head:
             return
         # A head still incomplete. If it began in this read, how much of the read is head is
@@ -190,7 +206,17 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             self._refuse("bytes")
 
     def _refuse(self, why: str) -> None:
-        self._refusal = Refusal(self.transport, self.client, self.LIMITS, why)
+        self._refusal = Refusal.answered(self.transport, self.client, self.LIMITS, why)
+
+    def _check_framing(self, size: int) -> None:
+        """Reads in a chunked body that carry no body byte are chunk framing, extensions or
+        trailers, which httptools also buffers whole: past `max_bytes` of them the connection
+        is closed (the app may be answering already, so no 431 is written into its answer)."""
+        self._framing_bytes += size
+        if self._framing_bytes > self.LIMITS.max_bytes:
+            peer = self.client[0] if self.client else "unknown"
+            log.warning("request trailers refused", client=peer, bytes=self._framing_bytes)
+            self._refusal = Refusal.silent(self.transport)
 
     # Parser callbacks: once refused, the rest of the read is parsed but ignored.
     def on_message_begin(self) -> None:
@@ -217,12 +243,15 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
             > self.LIMITS.max_bytes
         ):
             return self._refuse("bytes")
+        self._in_body, self._framing_bytes = True, 0
         super().on_headers_complete()
 
     def on_body(self, body: bytes) -> None:
         if self._refusal is None:
+            self._body_seen, self._framing_bytes = True, 0
             super().on_body(body)
 
     def on_message_complete(self) -> None:
         if self._refusal is None:
+            self._in_body = False
             super().on_message_complete()
