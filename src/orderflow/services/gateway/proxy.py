@@ -30,11 +30,17 @@ BUFFER_LIMIT = 256 * 1024
 _DROP_FROM_UPSTREAM = HOP_BY_HOP | {b"content-length"}
 # aiohttp adds these unless told not to; the client's own values (or none) go upstream instead.
 _NO_AUTO_HEADERS = ("Accept-Encoding", "User-Agent", "Content-Type", "Accept")
+# Idle pooled connections are let go before the upstream does (uvicorn closes them after 5 s):
+# a request sent on one the upstream has just closed fails (a 502 for a POST, never retried).
+IDLE_SECONDS = 4.0
 
 
 def create_client(settings: GatewaySettings) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(
-        limit=settings.max_connections, ttl_dns_cache=300, enable_cleanup_closed=True
+        limit=settings.max_connections,
+        ttl_dns_cache=300,
+        enable_cleanup_closed=True,
+        keepalive_timeout=IDLE_SECONDS,
     )
     return aiohttp.ClientSession(
         connector=connector,
