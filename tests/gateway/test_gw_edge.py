@@ -204,6 +204,10 @@ async def test_upstream_urls_naming_an_internal_host_are_made_relative(stack: St
         assert response.status_code == 302
         assert response.headers.get_list("location") == [expected], sent
         assert response.headers.get_list("content-location") == [expected], sent
+    paged = await stack.client.get(
+        "/api/redirect", params={"to": f"http://{internal}/api/x?page=2"}, headers=bearer(tokens)
+    )
+    assert paged.headers["link"] == '</api/x?page=2>; rel="next"'
     unreadable = await stack.client.get(
         "/api/redirect", params={"to": f"http://{internal}/a b"}, headers=bearer(tokens)
     )

@@ -61,7 +61,8 @@ def create_upstream(jwks: Path, release: asyncio.Event | None = None) -> Starlet
     async def redirect(request: Request) -> Response:
         """A redirect to `?to=` (an upstream that names its own address, or another site)."""
         to = request.query_params["to"]
-        return Response(status_code=302, headers={"location": to, "content-location": to})
+        headers = {"location": to, "content-location": to, "link": f'<{to}>; rel="next"'}
+        return Response(status_code=302, headers=headers)
 
     async def slow(request: Request) -> Response:
         await asyncio.sleep(3)

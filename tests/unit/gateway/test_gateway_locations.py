@@ -53,10 +53,25 @@ def test_client_url(sent: str, seen: str | None) -> None:
     assert REWRITER.client_url(sent) == seen
 
 
-def test_only_url_headers_are_touched_and_unsendable_ones_dropped() -> None:
+def test_url_headers_are_rewritten_and_unsendable_ones_dropped() -> None:
     headers = [
         (b"location", b"http://127.0.0.1:8081/a"),
-        (b"x-note", b"http://127.0.0.1:8081/a"),
+        (b"x-note", b"https://shop.example/a"),
         (b"content-location", b"http://[::1/"),
     ]
     assert REWRITER.rewrite(headers) == [(b"location", b"/a"), (b"x-note", headers[1][1])]
+
+
+def test_internal_urls_inside_other_headers_are_cut_to_relative() -> None:
+    headers = [
+        (b"link", b'<http://127.0.0.1:8081/api/x?page=2>; rel="next", <https://docs.example/a>'),
+        (b"refresh", b"0; url=HTTP://10.0.0.5/x"),
+        (b"x-note", b"see http://[::1]:9/z"),
+        (b"x-plain", b"no url here"),
+    ]
+    assert REWRITER.rewrite(headers) == [
+        (b"link", b'</api/x?page=2>; rel="next", <https://docs.example/a>'),
+        (b"refresh", b"0; url=/x"),
+        (b"x-note", b"see /z"),
+        (b"x-plain", b"no url here"),
+    ]

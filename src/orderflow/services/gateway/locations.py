@@ -8,6 +8,10 @@ internal address may reach a client, so an absolute URL whose host is internal i
 reachable (loopback, private, link-local). Parsing is as lax as a browser's: `\\` counts as `/`
 and `http:/host` or `http:host` names a host. A URL that cannot be parsed is dropped, not
 passed on. Anything else (a relative URL, an external site) passes unchanged.
+
+Other headers may carry URLs too (`Link: <http://10.0.0.5:8081/api/x?page=2>; rel="next"`,
+`Refresh: 0; url=...`): there each `scheme://authority` naming an internal host is cut, which
+leaves the URL relative.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ URL_HEADERS = frozenset({b"location", b"content-location"})
 # browser reads as the start of an authority.
 _LEGACY_IPV4 = re.compile(r"[0-9a-fx.]+")
 _AUTHORITY = re.compile(r"^(?:(?P<scheme>https?|wss?):[/\\]*|[/\\]{2,})", re.IGNORECASE)
+# An absolute URL's scheme and authority inside another header's value.
+_EMBEDDED = re.compile(rb"(?:https?|wss?)://([^/?#\s<>\"',;\\]*)", re.IGNORECASE)
 
 
 class LocationRewriter:
@@ -34,8 +40,9 @@ class LocationRewriter:
         self._internal = {urlsplit(u).hostname for u in upstreams} - {None}
 
     def rewrite(self, headers: list[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-        """`headers` (lowercase names) with each URL header rewritten or dropped."""
-        if not any(name in URL_HEADERS for name, _ in headers):
+        """`headers` (lowercase names) with each URL in them rewritten, or the header dropped."""
+        # On the hot path: most answers have no URL in any header.
+        if not any(name in URL_HEADERS or b"://" in value for name, value in headers):
             return headers
         kept: list[tuple[bytes, bytes]] = []
         for name, value in headers:
@@ -45,8 +52,18 @@ class LocationRewriter:
                     log.warning("upstream_url_dropped", header=name.decode())
                     continue
                 value = rewritten.encode("latin-1")
+            elif b"://" in value:
+                value = _EMBEDDED.sub(self._cut_internal, value)
             kept.append((name, value))
         return kept
+
+    def _cut_internal(self, match: re.Match[bytes]) -> bytes:
+        authority = match[1].decode("latin-1")
+        try:
+            host = urlsplit(f"http://{authority}").hostname
+        except ValueError:
+            return b""  # unparseable: not passed on either
+        return b"" if host is None or self._is_internal(host) else match[0]
 
     def client_url(self, url: str) -> str | None:
         """`url` as a client may see it, or None when it must not be sent at all."""
