@@ -12,7 +12,8 @@ The defaults are `/api` to the order API (`api_upstream`) for signed-in callers;
 service behind the gateway is one more entry in the file.
 With `include_defaults`, entries replace defaults with the same prefix; otherwise the file is the
 whole table. `/auth`, `/.well-known`, `/healthz` and `/readyz` are the gateway's own and cannot be
-routed.
+routed. Paths match prefixes on segment boundaries, longest prefix first, case-blind (paths.py's
+`route_key`): two prefixes that differ only in case are refused.
 """
 
 from __future__ import annotations
