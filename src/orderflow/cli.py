@@ -180,15 +180,20 @@ async def _wait_healthy(
         await asyncio.sleep(0.05)
 
 
-def _serve(app: Any, host: str, port: int, **options: Any) -> None:
+def _serve(app: Any, settings: Settings, port: int, edge: bool = False, **options: Any) -> None:
+    """`edge`: the public port; the servers behind it allow what the gateway adds to a request."""
     import uvicorn
 
+    from orderflow.web.header_limits import HeaderLimits, protocol_class
+
+    limits = HeaderLimits(settings.max_header_bytes, settings.max_header_count)
+    limits = limits if edge else limits.behind_gateway()
     config = uvicorn.Config(
         app,
-        host=host,
+        host=settings.host,
         port=port,
         loop="uvloop",
-        http="httptools",
+        http=protocol_class("httptools", limits),  # 431 past the limits
         access_log=False,  # each app logs its own requests, with the request id
         log_config=None,
         # Neither app takes the client address from X-Forwarded-For on uvicorn's say: the gateway
@@ -210,7 +215,7 @@ def serve_api(
 
     settings = _settings(data_dir=data_dir, database_url=database_url)
     configure_logging("api", settings.log_level, settings.log_json)
-    _serve(build_api(settings), settings.host, port or settings.api_port)
+    _serve(build_api(settings), settings, port or settings.api_port)
 
 
 @serve_app.command("stream")
@@ -229,7 +234,7 @@ def serve_stream(
     # Graceful shutdown waits for open streams only briefly: clients resume elsewhere.
     _serve(
         build_stream(settings),
-        settings.host,
+        settings,
         port or settings.stream_port,
         ws_max_size=64 * 1024,
         ws_ping_interval=20.0,
@@ -245,7 +250,7 @@ def serve_gateway(port: Port = None, data_dir: DataDir = None) -> None:
 
     settings = _settings(data_dir=data_dir)
     configure_logging("gateway", settings.log_level, settings.log_json)
-    _serve(build_gateway(settings), settings.host, port or settings.port)
+    _serve(build_gateway(settings), settings, port or settings.port, edge=True)
 
 
 admin_app = typer.Typer(no_args_is_help=True, help="Manage gateway accounts.")

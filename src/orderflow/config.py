@@ -77,6 +77,11 @@ class Settings(BaseSettings):
     api_port: int = 8081  # internal: only the gateway talks to it
     stream_port: int = 8082  # internal: the stream service and the storefront page
     health_port: int = Field(0, description="/healthz and /readyz of a worker or relay (0: off)")
+    # Every HTTP server (gateway, API, stream) answers 431 past these (web/header_limits.py).
+    max_header_bytes: int = Field(
+        16 * 1024, ge=1024, description="request line and header fields of one request, bytes"
+    )
+    max_header_count: int = Field(100, ge=16, description="header fields of one request")
 
     identity_keys_dir: Path = Field(
         Path(""), description="gateway signing keys; default data_dir/keys"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,7 @@ from starlette.types import ASGIApp
 from orderflow.bootstrap import build_gateway, create_gateway_admin
 from orderflow.config import Settings
 from orderflow.services.gateway import GatewaySettings
+from orderflow.web.header_limits import HeaderLimits, HttpImplementation, protocol_class
 from tests.gateway.upstream_app import create_upstream
 
 PASSWORD = "correct horse battery"
@@ -30,12 +31,20 @@ def free_port() -> int:
 
 
 @asynccontextmanager
-async def serve(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
+async def serve(
+    app: ASGIApp,
+    port: int | None = None,
+    http: HttpImplementation = "httptools",
+    limits: HeaderLimits | None = None,
+) -> AsyncIterator[str]:
+    """`http`, `limits`: the protocol as `orderflow serve` runs it (the header limits on
+    either HTTP implementation uvicorn has)."""
     port = port or free_port()
     config = uvicorn.Config(
         app,
         host="127.0.0.1",
         port=port,
+        http=protocol_class(http, limits or HeaderLimits()),
         log_level="warning",
         ws="websockets-sansio",
         lifespan="on",
@@ -55,6 +64,10 @@ async def serve(app: ASGIApp, port: int | None = None) -> AsyncIterator[str]:
     finally:
         server.should_exit = True
         await task
+
+
+def header_limits(settings: Settings) -> HeaderLimits:
+    return HeaderLimits(settings.max_header_bytes, settings.max_header_count)
 
 
 def make_settings(data_dir: Path) -> Settings:
@@ -138,9 +151,16 @@ def bearer(tokens: dict[str, Any] | str) -> dict[str, str]:
 
 async def raw_request(base_url: str, request_line: bytes, extra: bytes = b"") -> tuple[int, bytes]:
     """Send bytes exactly as given (httpx would normalise the tricks away)."""
+    return await raw_exchange(
+        base_url, request_line + b"\r\nHost: gw\r\nConnection: close\r\n" + extra + b"\r\n"
+    )
+
+
+async def raw_exchange(base_url: str, request: bytes) -> tuple[int, bytes]:
+    """Send `request` as it is, read until the server closes: (status, the whole answer)."""
     host, port = base_url.removeprefix("http://").split(":")
     reader, writer = await asyncio.open_connection(host, int(port))
-    writer.write(request_line + b"\r\nHost: gw\r\nConnection: close\r\n" + extra + b"\r\n")
+    writer.write(request)
     await writer.drain()
     data = await reader.read()
     writer.close()
@@ -161,20 +181,33 @@ class Stack:
 
 @asynccontextmanager
 async def build_stack(
-    tmp_path: Path, routes: list[dict[str, Any]] | None = None, **overrides: Any
+    tmp_path: Path,
+    routes: list[dict[str, Any]] | None = None,
+    extra_routes: Sequence[dict[str, Any]] = (),
+    http: HttpImplementation = "httptools",
+    **overrides: Any,
 ) -> AsyncIterator[Stack]:
-    """The gateway in front of the echo upstream (standard test routes unless given)."""
+    """The gateway in front of the echo upstream (standard test routes unless given; any
+    `extra_routes` are added with `"upstream": "echo"` standing for the echo upstream)."""
     settings = make_settings(tmp_path)
     upstream_url = f"http://127.0.0.1:{free_port()}"
     table = routes if routes is not None else standard_routes(upstream_url)
+    table = table + [
+        {**r, "upstream": upstream_url if r["upstream"] == "echo" else r["upstream"]}
+        for r in extra_routes
+    ]
     gw = gateway_settings(write_routes(tmp_path / "routes.json", table), **overrides)
     # The gateway creates the identity keys the upstream trusts, so it is built first.
     app = build_gateway(settings, gw)
     release = asyncio.Event()
     upstream = create_upstream(settings.identity_jwks_file, release)
     async with (
-        serve(upstream, int(upstream_url.rsplit(":", 1)[1])),
-        serve(app) as url,
+        serve(
+            upstream,
+            int(upstream_url.rsplit(":", 1)[1]),
+            limits=header_limits(settings).behind_gateway(),
+        ),
+        serve(app, http=http, limits=header_limits(settings)) as url,
         httpx.AsyncClient(base_url=url, timeout=10) as client,
     ):
         yield Stack(url, upstream_url, settings, gw.resolved(settings), client, release)

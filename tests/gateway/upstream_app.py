@@ -11,7 +11,7 @@ from starlette.applications import Starlette
 from starlette.datastructures import Headers
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
-from starlette.routing import Route, WebSocketRoute
+from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from orderflow.adapters.identity.assertions import HEADER, InvalidAssertionError, load_verifier
@@ -57,6 +57,12 @@ def create_upstream(jwks: Path, release: asyncio.Event | None = None) -> Starlet
             },
             headers={"set-cookie": "a=1", "x-upstream": "yes"},
         )
+
+    async def redirect(request: Request) -> Response:
+        """A redirect to `?to=` (an upstream that names its own address, or another site)."""
+        to = request.query_params["to"]
+        headers = {"location": to, "content-location": to, "link": f'<{to}>; rel="next"'}
+        return Response(status_code=302, headers=headers)
 
     async def slow(request: Request) -> Response:
         await asyncio.sleep(3)
@@ -105,6 +111,10 @@ def create_upstream(jwks: Path, release: asyncio.Event | None = None) -> Starlet
     return Starlette(
         routes=[
             Route("/api/slow", slow),
+            Route("/api/redirect", redirect),
+            # Only `/api/shop/items/` exists: Starlette redirects `/api/shop/items` to it, with
+            # an absolute URL built from the Host the gateway sent (the internal address).
+            Mount("/api/shop", routes=[Route("/items/", echo)]),
             Route("/api/big", big),
             Route("/admin/page", html),
             Route("/events/stream", events),

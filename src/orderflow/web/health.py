@@ -3,8 +3,9 @@
 `GET /healthz` answers 200 while the event loop runs (liveness: restart me if this fails).
 `GET /readyz` runs the named checks (each an async callable that raises when its dependency is
 not usable) concurrently, each within `timeout` seconds: 200 `{"status": "ready", <name>: "ok"}`
-when all pass, else 503 problem+json naming the failed checks only. What went wrong is logged,
-never answered: an exception's text may hold a URL with a password or an internal address.
+when all pass (plus whatever `details` adds, e.g. a count), else 503 problem+json naming the
+failed checks only. What went wrong is logged, never answered: an exception's text may hold a URL
+with a password or an internal address.
 """
 
 from __future__ import annotations
@@ -24,17 +25,23 @@ from orderflow.web.problems import ProblemError, documented, problem_response
 log = structlog.get_logger("orderflow.web.health")
 
 Check = Callable[[], Awaitable[object]]
+Details = Callable[[], Mapping[str, object]]
 CHECK_TIMEOUT = 3.0
 _ALIVE = orjson.dumps({"status": "ok"})
 
 
 class Readiness:
     def __init__(
-        self, component: str, checks: Mapping[str, Check], timeout: float = CHECK_TIMEOUT
+        self,
+        component: str,
+        checks: Mapping[str, Check],
+        timeout: float = CHECK_TIMEOUT,
+        details: Details | None = None,
     ) -> None:
         self.component = component  # named in the 503's detail: "gateway database unreachable"
         self.checks = dict(checks)
         self.timeout = timeout
+        self.details = details
 
     async def failed(self) -> list[str]:
         """The names of the checks that failed or did not answer in time."""
@@ -61,7 +68,9 @@ class Readiness:
         if failed:
             detail = "; ".join(f"{self.component} {name} unreachable" for name in failed)
             return problem_response(ProblemError(503, detail=detail, failed=failed))
-        body = {"status": "ready", **dict.fromkeys(self.checks, "ok")}
+        body: dict[str, object] = {"status": "ready", **dict.fromkeys(self.checks, "ok")}
+        if self.details is not None:
+            body.update(self.details())
         return Response(orjson.dumps(body), media_type="application/json")
 
     def routes(self) -> list[Route]:

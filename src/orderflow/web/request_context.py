@@ -12,6 +12,9 @@ In one pass (it is on the gateway's hot path, so one wrapper rather than four):
   500 problem+json carrying X-Request-Id and the security headers (Starlette's own error
   handling sits outside this middleware, so its 500 had neither, and the server logged the
   error a second time);
+- a client that went away mid-request (Starlette's ClientDisconnect, raised while the body is
+  read): nothing is broken and nobody is left to answer, so one info line, no traceback, and
+  499 in the access log (nginx's "client closed request");
 - one access-log line per request.
 """
 
@@ -22,6 +25,7 @@ import time
 import uuid
 
 import structlog
+from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orderflow.web.problems import UNEXPECTED_DETAIL, ProblemError, send_problem
@@ -34,6 +38,7 @@ REQUEST_ID_KEY = "orderflow.request_id"
 CLIENT_IP_KEY = "orderflow.client_ip"
 _REQUEST_ID = re.compile(rb"^[A-Za-z0-9._:-]{8,128}$")
 _STARTS = ("http.response.start", "websocket.http.response.start")
+CLIENT_CLOSED = 499
 
 
 def request_id_of(scope: Scope) -> str:
@@ -83,6 +88,9 @@ class RequestContextMiddleware:
         bound = structlog.contextvars.bind_contextvars(request_id=request_id)
         try:
             await self.app(scope, receive, send_with_headers)
+        except ClientDisconnect:
+            log.info("client disconnected", request_id=request_id)
+            status = status or CLIENT_CLOSED
         except Exception as exc:
             if status:  # the answer had begun: nothing more can be said to the client
                 raise

@@ -102,6 +102,9 @@ JSON_BODIES = [
     pytest.param(body_with("shipping_address.line2", "Flat\x07"), "line2", id="bell-in-line2"),
     pytest.param(body_with("shipping_address.city", "Lon\ndon"), "city", id="newline-in-city"),
     pytest.param(body_with("payment.token", "tok_visa\x00"), "token", id="nul-in-token"),
+    # C1 controls (U+0080-U+009F): U+009B is a terminal's CSI, like ESC [.
+    pytest.param(body_with("shipping_address.name", "Ada\x9b31m"), "name", id="c1-csi-in-name"),
+    pytest.param(body_with("shipping_address.city", "Lon\x85don"), "city", id="c1-nel-in-city"),
     pytest.param(body_with("payment.token", "tok visa"), "token", id="space-in-token"),
 ]
 
@@ -164,8 +167,11 @@ def test_oversized_chunked_body_is_413(api: Api, who: Identity) -> None:
     assert "65536" in problem["detail"]
 
 
-def test_idempotency_key_too_long_is_422(api: Api, who: Identity) -> None:
-    headers = {**api.auth(who), "Idempotency-Key": "k" * 201}
+@pytest.mark.parametrize("key", [b"k" * 201, b"key\x85c1", b"key\x9b"])
+def test_idempotency_key_too_long_or_not_printable_is_422(
+    api: Api, who: Identity, key: bytes
+) -> None:
+    headers = {**api.auth(who), "Idempotency-Key": key}
     problem = assert_problem(api.http.post(ORDERS, json=VALID, headers=headers), 422)
     assert "Idempotency-Key" in problem["detail"]
 
@@ -226,7 +232,7 @@ def test_bad_query_is_refused(
     assert problem.get("detail"), problem
 
 
-@pytest.mark.parametrize("reason", ["changed my mind\x00", "\x1b[31mred"])
+@pytest.mark.parametrize("reason", ["changed my mind\x00", "\x1b[31mred", "\x9b31mred", "a\x85b"])
 def test_cancel_reason_with_control_characters_is_422(api: Api, who: Identity, reason: str) -> None:
     response = api.http.post(
         f"{ORDERS}/{uuid.uuid4()}/cancel", json={"reason": reason}, headers=api.auth(who)

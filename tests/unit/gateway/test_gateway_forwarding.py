@@ -35,6 +35,21 @@ def test_identity_credentials_and_hop_by_hop_headers_are_dropped() -> None:
     ]
 
 
+def test_lookalike_names_of_dropped_headers_are_dropped_too() -> None:
+    # Case and `_` for `-`: what CGI-style backends read as the same header.
+    headers = [
+        (b"X_OrderFlow_Identity", b"forged"),
+        (b"x_forwarded_for", b"10.0.0.1"),
+        (b"Remote_User", b"root"),
+        (b"X_API_KEY", b"k"),
+        (b"Transfer_Encoding", b"chunked"),
+        (b"connection", b"X_Secret"),
+        (b"x-secret", b"listed in Connection"),
+        (b"x_idempotency_key", b"kept: not an identity header"),
+    ]
+    assert strip_headers(headers) == [(b"x_idempotency_key", b"kept: not an identity header")]
+
+
 def test_minter_reuses_one_assertion_per_identity(tmp_path: Path) -> None:
     key = generate_signing_key(tmp_path)
     minter = AssertionMinter(AssertionSigner(key), reuse_seconds=40)

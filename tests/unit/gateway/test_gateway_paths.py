@@ -14,7 +14,9 @@ from orderflow.web.problems import ProblemError
         (b"/api/v1/orders/", "/api/v1/orders/"),
         (b"/api/a%20b", "/api/a b"),
         (b"/api/caf%C3%A9", "/api/café"),
-        (b"/api/..x/x..", "/api/..x/x.."),
+        (b"/api/..x/x..y", "/api/..x/x..y"),
+        (b"/api/%C3%A9t%C3%A9", "/api/\u00e9t\u00e9"),
+        (b"/api/a.b/c", "/api/a.b/c"),
     ],
 )
 def test_canonical_paths_pass(raw: bytes, decoded: str) -> None:
@@ -42,6 +44,26 @@ def test_canonical_paths_pass(raw: bytes, decoded: str) -> None:
         b"/api/%g0",
         b"/api/%",
         b"/api/%ff",
+        # path parameters, raw and encoded
+        b"/api/admin;x/y",
+        b"/api/admin%3bx/y",
+        b"/api;/admin",
+        # trailing dots and whitespace, raw, encoded and full-width
+        b"/api/admin./x",
+        b"/api/admin%2e/x",
+        b"/api/admin%2E",
+        b"/api/x..",
+        b"/api/admin%20/x",
+        b"/api/%20admin/x",
+        b"/api/admin%09/x",
+        b"/api/admin%C2%A0/x",
+        b"/api/admin%EF%BC%8E/x",
+        b"/api%EF%BC%8Fadmin",
+        b"/api/%EF%BC%8E%EF%BC%8E/admin",
+        # C1 control characters (U+0080-U+009F)
+        b"/api/%C2%80",
+        b"/api/x%C2%85y",
+        b"/api/%C2%9F",
     ],
 )
 def test_tricks_are_refused(raw: bytes) -> None:

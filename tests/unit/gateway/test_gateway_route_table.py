@@ -28,7 +28,32 @@ def test_longest_prefix_wins_on_segment_boundaries() -> None:
     assert table.match("/api").spec.prefix == "/api"  # type: ignore[union-attr]
     assert table.match("/apix") is None
     assert table.match("/administrator") is None
-    assert table.match("/Admin") is None
+
+
+def _prefix(table: RouteTable, path: str) -> str | None:
+    route = table.match(path)
+    return None if route is None else route.spec.prefix
+
+
+@pytest.mark.parametrize(
+    "path", ["/api/ADMIN/x", "/API/Admin", "/Api/aDmIn/", "/api/\uff41dmin/x", "/ADMIN/x"]
+)
+def test_case_and_compatibility_variants_get_the_rule_they_resemble(path: str) -> None:
+    # A backend that reads `/api/ADMIN/x` as `/api/admin/x` must not be reached under `/api`.
+    table = _table("/api", "/api/admin", "/admin")
+    assert _prefix(table, path) in ("/api/admin", "/admin")
+    assert _prefix(table, path) == ("/admin" if path.startswith("/ADMIN") else "/api/admin")
+
+
+def test_gateway_paths_are_its_own_in_any_case() -> None:
+    table = _table("/")
+    for path in ("/AUTH/token", "/Healthz", "/.Well-Known/jwks.json"):
+        assert table.match(path) is None
+
+
+def test_prefixes_differing_only_in_case_are_refused() -> None:
+    with pytest.raises(RouteTableError):
+        _table("/admin", "/Admin")
 
 
 def test_defaults_route_the_services_that_exist() -> None:
@@ -113,6 +138,7 @@ def test_toml_file(tmp_path: Path) -> None:
         '{"routes": {}}',
         '{"routes": [{"prefix": "/a"}]}',
         '{"routes": [{"prefix": "/a", "upstream": "http://a"}, {"prefix": "/a/", "upstream": "http://b"}]}',
+        '{"routes": [{"prefix": "/a", "upstream": "http://a"}, {"prefix": "/A", "upstream": "http://b"}]}',
         *(
             f'{{"routes": [{{"prefix": "{own}", "upstream": "http://a"}}]}}'
             for own in ("/auth", "/.well-known/x", "/healthz", "/readyz")

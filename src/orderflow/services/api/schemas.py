@@ -24,15 +24,16 @@ def _trimmed(value: str) -> str:
     return value.strip() or value
 
 
-# Texts carry no control characters: they end up in logs, labels and the database, and
+# Texts carry no control characters (C0, DEL and C1: U+0080-U+009F are controls too, and some
+# terminals act on them): they end up in logs, labels and the database, and
 # PostgreSQL refuses NUL outright (text and JSONB), which would fail the whole commit a request
 # shares with others. Required texts must also hold a non-blank character, said in the schema
 # itself: a minLength checked after trimming would refuse "  ", which the documented schema accepts.
-_PRINTABLE = r"[^\x00-\x1f\x7f]"
+_PRINTABLE = r"[^\x00-\x1f\x7f-\x9f]"
 NO_CONTROL = rf"^{_PRINTABLE}*$"
-NON_BLANK = rf"^{_PRINTABLE}*[^\s\x00-\x1f\x7f]{_PRINTABLE}*$"
+NON_BLANK = rf"^{_PRINTABLE}*[^\s\x00-\x1f\x7f-\x9f]{_PRINTABLE}*$"
 # Free prose (a cancellation reason) may have line breaks and tabs, nothing else.
-PROSE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f]*$"
+PROSE = r"^[^\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]*$"
 Text = Annotated[
     str,
     StringConstraints(min_length=1, max_length=200, pattern=NON_BLANK),

@@ -11,6 +11,7 @@ from starlette.responses import JSONResponse, Response
 
 from orderflow.services.gateway.auth_endpoints import NO_STORE, CurrentPrincipal, Gateway
 from orderflow.services.gateway.authn import Principal
+from orderflow.services.gateway.names import Name
 from orderflow.web.media_types import JSON, requires_media_type
 from orderflow.web.problems import forbidden, not_found
 
@@ -19,7 +20,7 @@ SCOPE_NAME = re.compile(r"^[a-z][a-z0-9:._-]{0,63}$")
 
 class NewApiKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
     scopes: frozenset[str] = Field(max_length=50)
 
     @field_validator("scopes")

@@ -24,7 +24,8 @@ from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 from orderflow.services.gateway import api_key_endpoints, auth_endpoints, proxy_endpoints
 from orderflow.services.gateway.authn import Authenticator
 from orderflow.services.gateway.forwarding import AssertionMinter
-from orderflow.services.gateway.middleware import CanonicalPathMiddleware
+from orderflow.services.gateway.locations import LocationRewriter
+from orderflow.services.gateway.middleware import CanonicalRequestMiddleware
 from orderflow.services.gateway.passwords import Passwords
 from orderflow.services.gateway.proxy import create_client
 from orderflow.services.gateway.routes import load_route_table
@@ -60,6 +61,10 @@ def create_gateway_app(settings: GatewaySettings, parts: GatewayParts) -> Starle
         authenticator=Authenticator(parts.tokens, parts.api_keys),
         minter=AssertionMinter(parts.signer, settings.assertion_reuse),
         routes=routes,
+        locations=LocationRewriter(
+            [settings.api_upstream, settings.stream_upstream]
+            + [r.spec.upstream for r in routes.routes]
+        ),
         limiters=Limiters.from_settings(settings),
         tickets=Tickets(parts.tokens),
     )
@@ -111,7 +116,7 @@ def _middleware(settings: GatewaySettings) -> list[Middleware]:
             security=SecurityHeaders(hsts=settings.hsts),
             trust_forwarded_for=settings.trust_forwarded_for,
         ),
-        Middleware(CanonicalPathMiddleware),
+        Middleware(CanonicalRequestMiddleware),
         Middleware(BodyLimitMiddleware, max_bytes=settings.max_body_bytes),
     ]
     if settings.cors_origins:

@@ -23,6 +23,7 @@ from orderflow.ports.accounts import (
 )
 from orderflow.services.gateway.authn import Principal, unauthorized
 from orderflow.services.gateway.emails import normalise_email
+from orderflow.services.gateway.names import Name
 from orderflow.services.gateway.rate_limit import too_many_requests
 from orderflow.services.gateway.state import GatewayState
 from orderflow.web.media_types import FORM, JSON, requires_media_type
@@ -48,7 +49,7 @@ class RegisterBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     email: Annotated[str, Field(max_length=320), AfterValidator(_email)]
     password: str = Field(max_length=1024)
-    name: str = Field(min_length=1, max_length=200)
+    name: Name
 
 
 class TokenForm(BaseModel):

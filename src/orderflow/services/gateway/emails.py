@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import re
 
-_EMAIL = re.compile(r"^[^@\s\x00-\x1f]{1,64}@[^@\s\x00-\x1f]{1,253}\.[^@\s\x00-\x1f.]{1,63}$")
+_EMAIL = re.compile(
+    r"^[^@\s\x00-\x1f\x7f-\x9f]{1,64}@[^@\s\x00-\x1f\x7f-\x9f]{1,253}\.[^@\s\x00-\x1f\x7f-\x9f.]{1,63}$"
+)
 
 
 def normalise_email(raw: str) -> str | None:

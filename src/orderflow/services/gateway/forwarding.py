@@ -58,25 +58,34 @@ _OWN_NAMESPACE = b"x-orderflow-"
 _HEADER = ASSERTION_HEADER.lower().encode()
 
 
+def header_key(name: bytes) -> bytes:
+    """A header name as the laxest backend reads it: case-blind, and `_` the same as `-` (CGI,
+    WSGI, PHP and many frameworks turn both into `HTTP_X_FORWARDED_FOR`), so `X_Forwarded_For`
+    or `Remote_User` is the header it resembles."""
+    return name.lower().replace(b"_", b"-")
+
+
 def is_identity_header(name: bytes) -> bool:
-    return name in _IDENTITY_HEADERS or name.startswith(_OWN_NAMESPACE)
+    key = header_key(name)
+    return key in _IDENTITY_HEADERS or key.startswith(_OWN_NAMESPACE)
 
 
 def strip_headers(raw: Iterable[tuple[bytes, bytes]]) -> list[tuple[bytes, bytes]]:
-    """Client headers minus identity, credentials, hop-by-hop and `Connection`-listed ones."""
+    """Client headers minus identity, credentials, hop-by-hop and `Connection`-listed ones,
+    each compared by `header_key`."""
     headers = list(raw)
     listed = {
-        token.strip().lower()
+        header_key(token.strip())
         for name, value in headers
-        if name.lower() == b"connection"
+        if header_key(name) == b"connection"
         for token in value.split(b",")
     }
     return [
         (name, value)
         for name, value in headers
-        if not is_identity_header(lowered := name.lower())
-        and lowered not in HOP_BY_HOP
-        and lowered not in listed
+        if not is_identity_header(name)
+        and (key := header_key(name)) not in HOP_BY_HOP
+        and key not in listed
     ]
 
 

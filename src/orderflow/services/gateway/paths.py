@@ -2,12 +2,20 @@
 
 Refusing (rather than normalising and forwarding) means the gateway and every upstream agree on
 the path, since both see the same bytes: no `..` or `.` segments, no empty segments (`//admin`),
-no backslashes, no encoded `/`, `\\`, `%` or control characters.
+no backslashes, no encoded `/`, `\\`, `%` or control characters (C0, DEL and C1). Refused too,
+because some servers strip or split them where the gateway would not: `;` (path parameters:
+`/api/admin;x/y` is `/api/admin/y` to a servlet container), and a segment that ends in `.` or
+begins or ends with whitespace (`admin.`, `admin%2e`, `admin%20`: trimmed by some file systems
+and routers). The checks run on the NFKC form as well, so a full-width dot or slash is caught.
+
+What remains can still differ in case (or compatibility form) from a route's prefix:
+`route_key` is the form both are compared in, so `/api/ADMIN/x` gets the `/api/admin` rule.
 """
 
 from __future__ import annotations
 
 import re
+import unicodedata
 from urllib.parse import unquote
 
 from orderflow.web.problems import ProblemError, bad_request
@@ -26,8 +34,25 @@ def canonical_path(raw_path: bytes) -> str:
         path = unquote(raw_path.decode("ascii"), errors="strict")
     except UnicodeError as exc:
         raise _refuse("path is not valid percent-encoded UTF-8") from exc
-    if "\\" in path or any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+    _check(path)
+    folded = unicodedata.normalize("NFKC", path)
+    if folded != path:
+        if folded.count("/") != path.count("/"):
+            raise _refuse("path contains a character that folds to '/'")
+        _check(folded)
+    return path
+
+
+def route_key(path: str) -> str:
+    """The form a path and a route prefix are matched in: case and compatibility forms folded."""
+    return unicodedata.normalize("NFKC", path).casefold()
+
+
+def _check(path: str) -> None:
+    if "\\" in path or any(unicodedata.category(c) == "Cc" for c in path):
         raise _refuse("path contains a backslash or control character")
+    if ";" in path:
+        raise _refuse("path contains ';' (path parameters are not accepted)")
     segments = path.split("/")[1:]
     # The last segment may be empty: a trailing slash is part of many real routes.
     for index, segment in enumerate(segments):
@@ -35,7 +60,8 @@ def canonical_path(raw_path: bytes) -> str:
             raise _refuse("path contains a dot segment")
         if segment == "" and index != len(segments) - 1:
             raise _refuse("path contains an empty segment")
-    return path
+        if segment.endswith(".") or segment != segment.strip():
+            raise _refuse("a path segment ends in '.' or starts or ends with whitespace")
 
 
 def _refuse(detail: str) -> ProblemError:

@@ -20,6 +20,7 @@ from starlette.responses import Response, StreamingResponse
 from yarl import URL
 
 from orderflow.services.gateway.forwarding import HOP_BY_HOP
+from orderflow.services.gateway.locations import LocationRewriter
 from orderflow.services.gateway.routes import RouteSpec
 from orderflow.services.gateway.settings import GatewaySettings
 from orderflow.web.problems import ProblemError
@@ -29,11 +30,17 @@ BUFFER_LIMIT = 256 * 1024
 _DROP_FROM_UPSTREAM = HOP_BY_HOP | {b"content-length"}
 # aiohttp adds these unless told not to; the client's own values (or none) go upstream instead.
 _NO_AUTO_HEADERS = ("Accept-Encoding", "User-Agent", "Content-Type", "Accept")
+# Idle pooled connections are let go before the upstream does (uvicorn closes them after 5 s):
+# a request sent on one the upstream has just closed fails (a 502 for a POST, never retried).
+IDLE_SECONDS = 4.0
 
 
 def create_client(settings: GatewaySettings) -> aiohttp.ClientSession:
     connector = aiohttp.TCPConnector(
-        limit=settings.max_connections, ttl_dns_cache=300, enable_cleanup_closed=True
+        limit=settings.max_connections,
+        ttl_dns_cache=300,
+        enable_cleanup_closed=True,
+        keepalive_timeout=IDLE_SECONDS,
     )
     return aiohttp.ClientSession(
         connector=connector,
@@ -65,6 +72,7 @@ async def forward(
     request: Request,
     route: RouteSpec,
     headers: list[tuple[bytes, bytes]],
+    locations: LocationRewriter,
     deadline: float | None = None,
 ) -> Response:
     body = await request.body()
@@ -88,11 +96,13 @@ async def forward(
         raise ProblemError(
             502, detail="the upstream could not be reached", reason="unreachable"
         ) from exc
-    raw_headers = [
-        (name.lower(), value)
-        for name, value in upstream.raw_headers
-        if name.lower() not in _DROP_FROM_UPSTREAM
-    ]
+    raw_headers = locations.rewrite(
+        [
+            (name.lower(), value)
+            for name, value in upstream.raw_headers
+            if name.lower() not in _DROP_FROM_UPSTREAM
+        ]
+    )
     length = upstream.content_length
     if length is not None and length <= BUFFER_LIMIT:
         try:

@@ -41,7 +41,9 @@ async def proxy_http(request: Request) -> Response:
         request.scope["query_string"] = _without(params, TICKET_PARAM).encode("latin-1")
     # A streamed answer (SSE) ends when the credential that opened it expires.
     deadline = principal.expires_at if principal else None
-    return await proxy.forward(gw.client, gw.settings, request, route, headers, deadline)
+    return await proxy.forward(
+        gw.client, gw.settings, request, route, headers, gw.locations, deadline
+    )
 
 
 def _params(query: bytes) -> list[tuple[str, str]]:

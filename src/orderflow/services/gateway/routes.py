@@ -12,7 +12,8 @@ The defaults are `/api` to the order API (`api_upstream`) for signed-in callers;
 service behind the gateway is one more entry in the file.
 With `include_defaults`, entries replace defaults with the same prefix; otherwise the file is the
 whole table. `/auth`, `/.well-known`, `/healthz` and `/readyz` are the gateway's own and cannot be
-routed.
+routed. Paths match prefixes on segment boundaries, longest prefix first, case-blind (paths.py's
+`route_key`): two prefixes that differ only in case are refused.
 """
 
 from __future__ import annotations
@@ -25,15 +26,16 @@ from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from orderflow.services.gateway.paths import canonical_path
+from orderflow.services.gateway.paths import canonical_path, route_key
 from orderflow.services.gateway.settings import GatewaySettings
 from orderflow.web.problems import ProblemError
 
 RESERVED = ("/auth", "/.well-known", "/healthz", "/readyz")
 
 
-def _reserved(path: str) -> bool:
-    return any(path == r or path.startswith(r + "/") for r in RESERVED)
+def _reserved(key: str) -> bool:
+    """`key`: a path's route_key."""
+    return any(key == r or key.startswith(r + "/") for r in RESERVED)
 
 
 class RouteTableError(Exception):
@@ -58,7 +60,7 @@ class RouteSpec(BaseModel):
         except (ProblemError, UnicodeError) as exc:
             raise ValueError(f"prefix {value!r} is not a canonical path") from exc
         prefix = value.rstrip("/")  # "" is a catch-all; the gateway's own paths still win
-        if _reserved(prefix):
+        if _reserved(route_key(prefix)):
             raise ValueError(f"prefix {value!r} overlaps the gateway's own paths")
         return prefix
 
@@ -80,23 +82,29 @@ class RouteSpec(BaseModel):
 @dataclass(frozen=True, slots=True)
 class Route:
     spec: RouteSpec
+    key: str  # the prefix as route_key folds it
 
-    def matches(self, path: str) -> bool:
-        prefix = self.spec.prefix
-        return path == prefix or path.startswith(prefix + "/")
+    def matches(self, key: str) -> bool:
+        """`key`: the request path's route_key."""
+        return key == self.key or key.startswith(self.key + "/")
 
 
 class RouteTable:
     def __init__(self, specs: list[RouteSpec]) -> None:
-        # Longest prefix first, so `/api/admin` can be stricter than `/api`.
-        ordered = sorted(specs, key=lambda s: len(s.prefix), reverse=True)
-        self.routes = [Route(spec) for spec in ordered]
+        # Longest prefix first, so `/api/admin` can be stricter than `/api`. Prefixes and paths
+        # are compared case-blind: a backend that reads `/api/ADMIN` as `/api/admin` must not
+        # be reached under the looser `/api` rule.
+        routes = [Route(spec, route_key(spec.prefix)) for spec in specs]
+        if len({route.key for route in routes}) != len(routes):
+            raise RouteTableError("two prefixes differ only in case")
+        self.routes = sorted(routes, key=lambda r: len(r.key), reverse=True)
 
     def match(self, path: str) -> Route | None:
-        if _reserved(path):  # the gateway's own, whatever a catch-all says
+        key = route_key(path)
+        if _reserved(key):  # the gateway's own, whatever a catch-all says
             return None
         for route in self.routes:
-            if route.matches(path):
+            if route.matches(key):
                 return route
         return None
 
@@ -136,7 +144,7 @@ def load_route_table(settings: GatewaySettings) -> RouteTable:
     if data.get("include_defaults", False):
         overridden = {spec.prefix for spec in specs}
         specs = [s for s in defaults if s.prefix not in overridden] + specs
-    prefixes = [spec.prefix for spec in specs]
+    prefixes = [route_key(spec.prefix) for spec in specs]
     if len(prefixes) != len(set(prefixes)):
-        raise RouteTableError(f"{path}: a prefix is listed twice")
+        raise RouteTableError(f"{path}: a prefix is listed twice (case does not count)")
     return RouteTable(specs)

@@ -12,6 +12,7 @@ from orderflow.ports.accounts import Accounts, ApiKeys, RefreshTokens
 from orderflow.ports.identity import AccessTokens, IdentitySigner
 from orderflow.services.gateway.authn import Authenticator
 from orderflow.services.gateway.forwarding import AssertionMinter
+from orderflow.services.gateway.locations import LocationRewriter
 from orderflow.services.gateway.passwords import Passwords
 from orderflow.services.gateway.rate_limit import RateLimiter
 from orderflow.services.gateway.routes import RouteTable
@@ -63,6 +64,7 @@ class GatewayState:
     authenticator: Authenticator
     minter: AssertionMinter
     routes: RouteTable
+    locations: LocationRewriter
     limiters: Limiters
     tickets: Tickets
     client: aiohttp.ClientSession = field(init=False)  # opened in the app's lifespan

@@ -13,14 +13,13 @@ from contextlib import asynccontextmanager
 
 import structlog
 from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from orderflow.services.runtime.retrying import retry_until_stopped
 from orderflow.services.stream.context import StreamContext
 from orderflow.services.stream.sse import events_endpoint
 from orderflow.services.stream.websocket import websocket_endpoint
+from orderflow.web.health import Readiness
 
 log = structlog.get_logger("orderflow.stream")
 
@@ -45,8 +44,7 @@ def create_stream_app(ctx: StreamContext, extra: Sequence[BaseRoute] = ()) -> St
         routes=[
             WebSocketRoute("/ws", websocket_endpoint),
             Route("/events", events_endpoint, methods=["GET"]),
-            Route("/healthz", _health, methods=["GET"]),
-            Route("/readyz", _ready, methods=["GET"]),
+            *_readiness(ctx).routes(),
             *extra,
         ],
         lifespan=lifespan,
@@ -69,21 +67,16 @@ async def _feed(ctx: StreamContext, stop: asyncio.Event) -> None:
     await retry_until_stopped(connect_and_run, stop, event="status feed failed; restarting")
 
 
-async def _health(_: Request) -> Response:
-    return JSONResponse({"status": "ok"})
+def _readiness(ctx: StreamContext) -> Readiness:
+    """/healthz and /readyz as the API and the gateway answer them (a 503 is problem+json naming
+    the failed checks); ready also tells how many subscriptions this process holds."""
 
+    async def broker() -> None:
+        if not ctx.feed.ready.is_set():  # not yet joined: changes would not reach the hub
+            raise ConnectionError("the status feed has not joined the broker")
 
-async def _ready(request: Request) -> Response:
-    ctx: StreamContext = request.app.state.stream
-    try:
-        async with asyncio.timeout(3.0):
-            await ctx.storage.ping()
-    except Exception as exc:
-        # Logged, not answered: the endpoint needs no credentials and error texts name hosts.
-        log.warning("readiness check failed", check="database", error=repr(exc))
-        return JSONResponse({"status": "not ready", "database": "unreachable"}, status_code=503)
-    if not ctx.feed.ready.is_set():
-        return JSONResponse({"status": "not ready", "broker": "joining"}, status_code=503)
-    return JSONResponse(
-        {"status": "ready", "database": "ok", "broker": "ok", "subscriptions": len(ctx.hub)}
+    return Readiness(
+        "stream",
+        {"database": ctx.storage.ping, "broker": broker},
+        details=lambda: {"subscriptions": len(ctx.hub)},
     )

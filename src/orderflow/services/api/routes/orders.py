@@ -58,7 +58,9 @@ async def place_order(
     ctx: Context,
     who: CurrentIdentity,
     idempotency_key: Annotated[
-        str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200)
+        str | None,
+        # Printable ASCII (the IETF draft's sf-string): no C0 or C1 controls in logs or rows.
+        Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x20-\x7e]+$"),
     ] = None,
 ) -> Response:
     request_hash = None
