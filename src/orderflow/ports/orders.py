@@ -44,10 +44,10 @@ class OrderRepository(Protocol):
         """Create the (customer id, email) pairs not known yet."""
         ...
 
-    async def find_by_idempotency_key(
-        self, customer_id: str, key: str
-    ) -> tuple[str, str | None] | None:
-        """The (order id, request hash) stored under this key, if any."""
+    async def find_by_idempotency_keys(
+        self, slots: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """For each (customer id, idempotency key) already used: its (order id, request hash)."""
         ...
 
     async def add(self, new_orders: Sequence[NewOrder], status: OrderStatus, actor: str) -> None:

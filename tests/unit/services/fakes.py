@@ -60,10 +60,10 @@ class FakeOrderRepository:
         for cid, email in ids:
             self._s.customers.setdefault(cid, email)
 
-    async def find_by_idempotency_key(
-        self, customer_id: str, key: str
-    ) -> tuple[str, str | None] | None:
-        return None  # the fakes do not model idempotency keys
+    async def find_by_idempotency_keys(
+        self, slots: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, str | None]]:
+        return {}  # the fakes do not model idempotency keys
 
     async def add(self, new_orders: Sequence[NewOrder], status: OrderStatus, actor: str) -> None:
         for o in new_orders:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, case, insert, select, update
+from sqlalchemy import bindparam, case, insert, select, tuple_, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderflow.adapters.db.clock import now
@@ -31,18 +31,20 @@ class SqlOrderRepository:
                 [{"id": cid, "email": wanted[cid], "created_at": at} for cid in missing],
             )
 
-    async def find_by_idempotency_key(
-        self, customer_id: str, key: str
-    ) -> tuple[str, str | None] | None:
-        """The (order id, request hash) stored under this key, if any."""
-        row = (
-            await self._conn.execute(
-                select(orders.c.id, orders.c.request_hash).where(
-                    orders.c.customer_id == customer_id, orders.c.idempotency_key == key
-                )
-            )
-        ).first()
-        return (row.id, row.request_hash) if row else None
+    async def find_by_idempotency_keys(
+        self, slots: Sequence[tuple[str, str]]
+    ) -> dict[tuple[str, str], tuple[str, str | None]]:
+        """For each (customer id, idempotency key) already used: its (order id, request hash).
+        One statement for a whole batch of submissions."""
+        if not slots:
+            return {}
+        slot = tuple_(orders.c.customer_id, orders.c.idempotency_key)
+        rows = await self._conn.execute(
+            select(
+                orders.c.customer_id, orders.c.idempotency_key, orders.c.id, orders.c.request_hash
+            ).where(slot.in_(list(slots)))
+        )
+        return {(r.customer_id, r.idempotency_key): (r.id, r.request_hash) for r in rows}
 
     async def add(self, new_orders: Sequence[NewOrder], status: OrderStatus, actor: str) -> None:
         at = now()

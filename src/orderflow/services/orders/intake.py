@@ -18,7 +18,7 @@ from orderflow.domain import messages as m
 from orderflow.domain.order import NEW_ORDER_STATUS, place
 from orderflow.messaging.envelope import encode
 from orderflow.ports.errors import WriteConflictError
-from orderflow.ports.orders import NewOrder, OrderRepository
+from orderflow.ports.orders import NewOrder
 from orderflow.ports.storage import Storage
 
 log = structlog.get_logger()
@@ -113,9 +113,11 @@ class OrderIntake:
         async with self._storage.write() as tx:
             repo = tx.orders
             fresh: list[_Pending] = []
+            slots = {slot for p in batch if (slot := _slot(p)) is not None}
+            stored = await repo.find_by_idempotency_keys(sorted(slots))
             keys_in_batch: dict[tuple[str, str], _Pending] = {}
             for p in batch:
-                outcome = await self._replay(repo, p, keys_in_batch)
+                outcome = _replay(p, stored, keys_in_batch)
                 if outcome is None:
                     fresh.append(p)
                 else:
@@ -137,29 +139,31 @@ class OrderIntake:
             else:
                 p.future.set_result(result)
 
-    async def _replay(
-        self,
-        repo: OrderRepository,
-        p: _Pending,
-        keys_in_batch: dict[tuple[str, str], _Pending],
-    ) -> Accepted | Exception | None:
-        """What an idempotency key already stands for: None means a new order."""
-        key = p.order.idempotency_key
-        if key is None:
-            return None
-        slot = (p.order.customer_id, key)
-        earlier = keys_in_batch.get(slot)
-        if earlier is not None:
-            known: tuple[str, str | None] | None = (earlier.order.id, earlier.order.request_hash)
-        else:
-            known = await repo.find_by_idempotency_key(*slot)
-        if known is None:
-            keys_in_batch[slot] = p
-            return None
-        order_id, request_hash = known
-        if request_hash != p.order.request_hash:
-            return IdempotencyConflictError(key)
-        return Accepted(order_id, replayed=True)
+
+def _slot(p: _Pending) -> tuple[str, str] | None:
+    key = p.order.idempotency_key
+    return None if key is None else (p.order.customer_id, key)
+
+
+def _replay(
+    p: _Pending,
+    stored: dict[tuple[str, str], tuple[str, str | None]],
+    keys_in_batch: dict[tuple[str, str], _Pending],
+) -> Accepted | Exception | None:
+    """What an idempotency key already stands for (in the database, or earlier in this batch):
+    None means a new order."""
+    slot = _slot(p)
+    if slot is None:
+        return None
+    earlier = keys_in_batch.get(slot)
+    known = (earlier.order.id, earlier.order.request_hash) if earlier else stored.get(slot)
+    if known is None:
+        keys_in_batch[slot] = p
+        return None
+    order_id, request_hash = known
+    if request_hash != p.order.request_hash:
+        return IdempotencyConflictError(slot[1])
+    return Accepted(order_id, replayed=True)
 
 
 def _first_messages(order: NewOrder) -> list[m.Message]:
