@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from orderflow.services.gateway import GatewaySettings
+    from orderflow.services.gateway.admin import AccountAction
 
 log = structlog.get_logger()
 
@@ -209,6 +210,23 @@ async def create_gateway_admin(
             password,
             min_length=gw.password_min_length,
         )
+
+
+async def manage_gateway_account(
+    settings: Settings,
+    email: str,
+    action: AccountAction,
+    gateway_settings: GatewaySettings | None = None,
+) -> str:
+    """Disable, enable or delete the account of `email` and return its id (see
+    services/gateway/admin.manage_account for the errors). Running gateways follow within
+    `account_state_max_age`."""
+    from orderflow.adapters.gateway_db.accounts import SqlAccounts
+    from orderflow.services.gateway.admin import manage_account
+
+    gw = resolve_gateway_settings(settings, gateway_settings)
+    async with _gateway_database(gw) as engine:
+        return (await manage_account(SqlAccounts(engine), email, action)).id
 
 
 def rotate_gateway_key(settings: Settings, gateway_settings: GatewaySettings | None = None) -> str:

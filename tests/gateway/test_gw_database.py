@@ -31,7 +31,7 @@ async def test_migrations_create_only_gateway_tables(tmp_path: Path) -> None:
         "gateway_refresh_tokens",
         "gateway_api_keys",
     }
-    assert version == [("gw0001",)]
+    assert version == [("gw0002",)]
     assert not (tmp_path / "orderflow.db").exists()
 
 

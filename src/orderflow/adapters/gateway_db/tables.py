@@ -57,4 +57,6 @@ api_keys = Table(
     Column("created_by", String(36), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Index("ix_gateway_api_keys_created_by", "created_by"),
 )

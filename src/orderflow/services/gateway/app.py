@@ -21,7 +21,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from orderflow.services.gateway import api_key_endpoints, auth_endpoints, proxy_endpoints
+from orderflow.services.gateway import (
+    account_endpoints,
+    api_key_endpoints,
+    auth_endpoints,
+    proxy_endpoints,
+)
+from orderflow.services.gateway.account_state import AccountStates
 from orderflow.services.gateway.authn import Authenticator
 from orderflow.services.gateway.forwarding import AssertionMinter
 from orderflow.services.gateway.locations import LocationRewriter
@@ -51,6 +57,7 @@ def passwords_for(settings: GatewaySettings) -> Passwords:
 def create_gateway_app(settings: GatewaySettings, parts: GatewayParts) -> Starlette:
     """`settings` as `GatewaySettings.resolved` returns them."""
     routes = load_route_table(settings)
+    account_states = AccountStates(parts.accounts, settings.account_state_max_age)
     state = GatewayState(
         settings=settings,
         accounts=parts.accounts,
@@ -58,7 +65,8 @@ def create_gateway_app(settings: GatewaySettings, parts: GatewayParts) -> Starle
         tokens=parts.tokens,
         refresh_tokens=parts.refresh_tokens,
         api_keys=parts.api_keys,
-        authenticator=Authenticator(parts.tokens, parts.api_keys),
+        account_states=account_states,
+        authenticator=Authenticator(parts.tokens, parts.api_keys, account_states),
         minter=AssertionMinter(parts.signer, settings.assertion_reuse),
         routes=routes,
         locations=LocationRewriter(
@@ -106,6 +114,7 @@ def _auth_app(state: GatewayState) -> FastAPI:
     problems.install(app)
     app.include_router(auth_endpoints.router)
     app.include_router(api_key_endpoints.router)
+    app.include_router(account_endpoints.router)
     return app
 
 

@@ -24,6 +24,9 @@ class GatewaySettings(BaseSettings):
     # it is replaced while it still has at least `assertion_ttl - assertion_reuse` seconds left.
     assertion_reuse: int = Field(40, ge=0, lt=60)
     api_key_cache_seconds: float = Field(5.0, ge=0)
+    # How stale a process's view of an account (disabled, deleted) may be: services/gateway/
+    # account_state.py. Also how soon other processes refuse a disabled account.
+    account_state_max_age: float = Field(0.5, ge=0, le=5)
 
     routes_file: Path | None = Field(None, description="JSON or TOML route table")
     api_upstream: str = "http://127.0.0.1:8081"

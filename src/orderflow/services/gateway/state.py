@@ -10,6 +10,7 @@ import aiohttp
 
 from orderflow.ports.accounts import Accounts, ApiKeys, RefreshTokens
 from orderflow.ports.identity import AccessTokens, IdentitySigner
+from orderflow.services.gateway.account_state import AccountStates
 from orderflow.services.gateway.authn import Authenticator
 from orderflow.services.gateway.forwarding import AssertionMinter
 from orderflow.services.gateway.locations import LocationRewriter
@@ -61,6 +62,7 @@ class GatewayState:
     tokens: AccessTokens
     refresh_tokens: RefreshTokens
     api_keys: ApiKeys
+    account_states: AccountStates
     authenticator: Authenticator
     minter: AssertionMinter
     routes: RouteTable
