@@ -153,6 +153,7 @@ def build_gateway(settings: Settings, gateway_settings: GatewaySettings | None =
     from orderflow.adapters.gateway_db.refresh_tokens import SqlRefreshTokens
     from orderflow.adapters.identity.access_tokens import EdDsaAccessTokens
     from orderflow.adapters.identity.assertions import AssertionSigner, ensure_signing_key
+    from orderflow.adapters.rate_limits import RateLimitStore
     from orderflow.services.gateway import GatewayParts, create_gateway_app
 
     gw = resolve_gateway_settings(settings, gateway_settings)
@@ -163,6 +164,7 @@ def build_gateway(settings: Settings, gateway_settings: GatewaySettings | None =
         api_keys=SqlApiKeys(engine, gw.api_key_cache_seconds),
         tokens=EdDsaAccessTokens(gw.access_keys_dir, gw.access_token_ttl),
         signer=AssertionSigner(ensure_signing_key(settings.identity_keys_dir)),
+        rate_limits=RateLimitStore(gw.rate_limit_storage, gw.rate_limit_prefix),
         readiness={"database": functools.partial(gateway_db.ping, engine)},
         on_start=functools.partial(gateway_db.migrate, engine),
         on_stop=engine.dispose,

@@ -83,6 +83,8 @@ def gateway_settings(routes_file: Path | None = None, **overrides: Any) -> Gatew
         "login_ip_limit": 1000,
         "register_ip_limit": 1000,
         "login_account_limit": 1000,
+        "login_client_limits": [(1000, 60)],
+        "register_account_limit": 1000,
         "read_timeout": 5.0,
     }
     values.update(overrides)

@@ -34,9 +34,10 @@ from orderflow.services.gateway.locations import LocationRewriter
 from orderflow.services.gateway.middleware import CanonicalRequestMiddleware
 from orderflow.services.gateway.passwords import Passwords
 from orderflow.services.gateway.proxy import create_client
+from orderflow.services.gateway.rate_limit import Throttles
 from orderflow.services.gateway.routes import load_route_table
 from orderflow.services.gateway.settings import GatewaySettings
-from orderflow.services.gateway.state import GatewayParts, GatewayState, Limiters
+from orderflow.services.gateway.state import GatewayParts, GatewayState
 from orderflow.services.gateway.tickets import Tickets
 from orderflow.web import problems
 from orderflow.web.body_limit import BodyLimitMiddleware
@@ -73,7 +74,7 @@ def create_gateway_app(settings: GatewaySettings, parts: GatewayParts) -> Starle
             [settings.api_upstream, settings.stream_upstream]
             + [r.spec.upstream for r in routes.routes]
         ),
-        limiters=Limiters.from_settings(settings),
+        throttles=Throttles(parts.rate_limits, settings),
         tickets=Tickets(parts.tokens),
     )
 
@@ -87,6 +88,7 @@ def create_gateway_app(settings: GatewaySettings, parts: GatewayParts) -> Starle
                 log.info("gateway_started", routes=[r.spec.prefix for r in routes.routes])
                 yield
         finally:
+            await parts.rate_limits.aclose()
             if parts.on_stop is not None:
                 await parts.on_stop()
 

@@ -44,17 +44,36 @@ class GatewaySettings(BaseSettings):
     hsts: bool = Field(False, description="send Strict-Transport-Security (behind TLS only)")
     trust_forwarded_for: bool = Field(False, description="take the client IP from X-Forwarded-For")
 
+    # Logins and registrations: services/gateway/rate_limit.py says what each limit is for.
     login_ip_limit: int = 30
     login_ip_window: float = 60.0
-    login_account_limit: int = Field(5, description="failed logins per account per window")
-    login_account_window: float = 300.0
+    login_client_limits: list[tuple[int, float]] = Field(
+        default_factory=lambda: [(5, 60.0), (10, 900.0), (20, 3600.0)],
+        description="(attempts, seconds) tiers per account and client, JSON: [[5, 60], ...]",
+    )
+    login_account_limit: int = Field(20, description="attempts per account, all clients")
+    login_account_window: float = 60.0
     register_ip_limit: int = 10
     register_ip_window: float = 3600.0
+    register_account_limit: int = Field(5, description="registrations per email per window")
+    rate_limit_storage: str = Field(
+        "memory://",
+        description="memory:// (each process on its own) or redis://host:6379/0 (shared)",
+    )
+    rate_limit_prefix: str = Field("orderflow", description="prefix of the keys in Redis")
 
     argon2_time_cost: int = 3
     argon2_memory_cost: int = Field(64 * 1024, description="KiB")
     argon2_parallelism: int = 4
     password_min_length: int = 8
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _usable_rate_limit_storage(cls, url: str) -> str:
+        # Not echoed back: a Redis URL may hold a password.
+        if url.partition("://")[0] not in ("memory", "redis", "rediss"):
+            raise ValueError("must start with memory://, redis:// or rediss://")
+        return url
 
     @field_validator("database_url")
     @classmethod
