@@ -15,14 +15,10 @@ from pathlib import Path
 
 import httpx
 
-from tests.gateway.gateway_harness import PASSWORD
+from tests.gateway.gateway_harness import FAST_HASHING_ENV, PASSWORD
 from tests.support.system import System
 
-FAST = {
-    "ORDERFLOW_GATEWAY_ARGON2_TIME_COST": "1",
-    "ORDERFLOW_GATEWAY_ARGON2_MEMORY_COST": "1024",
-    "ORDERFLOW_GATEWAY_ARGON2_PARALLELISM": "1",
-}
+FAST = FAST_HASHING_ENV
 
 
 def orderflow(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
