@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from structlog.testing import capture_logs
 
 from tests.gateway.gateway_harness import Stack, admin, bearer, build_stack, customer, login
 
@@ -55,7 +56,9 @@ async def test_a_disabled_customer_is_refused_at_once_and_can_come_back(stack: S
     assert found.json()["items"][0]["id"] == ann_id
 
     ticket = (await stack.client.post("/auth/ticket", headers=bearer(ann))).json()["ticket"]
-    disabled = await _act(stack, root, "disable", ann_id)
+    with capture_logs() as logs:
+        disabled = await _act(stack, root, "disable", ann_id)
+    assert [e["account_id"] for e in logs if e["event"] == "account_disabled"] == [ann_id]
     assert disabled.status_code == 200, disabled.text
     assert disabled.json()["disabled"] is True
     # The 15-minute access token stops on its very next request, everywhere it is used.
@@ -111,7 +114,13 @@ async def test_deleting_an_account(stack: Stack) -> None:
     key = await _new_key(stack, other)
     other_id = await _id(stack.client, other)
 
-    assert (await _act(stack, root, "delete", bob_id)).status_code == 204
+    root_id = await _id(stack.client, root)
+    with capture_logs() as logs:
+        assert (await _act(stack, root, "delete", bob_id)).status_code == 204
+    audit = [e for e in logs if e["event"] == "account_deleted"]
+    assert audit == [
+        {"event": "account_deleted", "account_id": bob_id, "by": root_id, "log_level": "info"}
+    ]
     _refused(await stack.client.get("/api/orders", headers=bearer(bob)), "account_deleted")
     assert (await _act(stack, root, "delete", bob_id)).status_code == 404
     assert (await _act(stack, root, "disable", bob_id)).status_code == 404

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
+import structlog
 from fastapi import APIRouter, Depends, Query
 from starlette.responses import JSONResponse, Response
 
@@ -29,6 +30,7 @@ async def _admin(principal: CurrentPrincipal) -> Principal:
 
 Admin = Annotated[Principal, Depends(_admin)]
 router = APIRouter(prefix="/accounts")
+log = structlog.get_logger("orderflow.gateway.accounts")
 
 
 @router.get("")
@@ -41,17 +43,17 @@ async def find_account(
 
 
 @router.post("/{account_id}/disable")
-async def disable_account(account_id: str, _: Admin, gw: Gateway) -> Response:
-    return await _set_disabled(gw, account_id, True)
+async def disable_account(account_id: str, admin: Admin, gw: Gateway) -> Response:
+    return await _set_disabled(gw, account_id, True, admin)
 
 
 @router.post("/{account_id}/enable")
-async def enable_account(account_id: str, _: Admin, gw: Gateway) -> Response:
-    return await _set_disabled(gw, account_id, False)
+async def enable_account(account_id: str, admin: Admin, gw: Gateway) -> Response:
+    return await _set_disabled(gw, account_id, False, admin)
 
 
 @router.delete("/{account_id}", status_code=204)
-async def delete_account(account_id: str, _: Admin, gw: Gateway) -> Response:
+async def delete_account(account_id: str, admin: Admin, gw: Gateway) -> Response:
     try:
         deleted = await gw.accounts.delete(account_id)
     except LastAdminError as exc:
@@ -59,10 +61,13 @@ async def delete_account(account_id: str, _: Admin, gw: Gateway) -> Response:
     gw.account_states.forget(account_id)
     if not deleted:
         raise not_found("no such account")
+    log.info("account_deleted", account_id=account_id, by=admin.identity.subject)
     return Response(status_code=204)
 
 
-async def _set_disabled(gw: GatewayState, account_id: str, disabled: bool) -> Response:
+async def _set_disabled(
+    gw: GatewayState, account_id: str, disabled: bool, admin: Principal
+) -> Response:
     try:
         account = await gw.accounts.set_disabled(account_id, disabled)
     except LastAdminError as exc:
@@ -70,6 +75,8 @@ async def _set_disabled(gw: GatewayState, account_id: str, disabled: bool) -> Re
     gw.account_states.forget(account_id)
     if account is None:
         raise not_found("no such account")
+    event = "account_disabled" if disabled else "account_enabled"
+    log.info(event, account_id=account_id, by=admin.identity.subject)
     return JSONResponse(account.public())
 
 

@@ -23,7 +23,8 @@ class GatewaySettings(BaseSettings):
     # Backends cache verification per assertion, so reusing one for most of its 60 s is cheap;
     # it is replaced while it still has at least `assertion_ttl - assertion_reuse` seconds left.
     assertion_reuse: int = Field(40, ge=0, lt=60)
-    api_key_cache_seconds: float = Field(5.0, ge=0)
+    # A key revoked through another gateway process still works there for up to this long.
+    api_key_cache_seconds: float = Field(0.5, ge=0)
     # How stale a process's view of an account (disabled, deleted) may be: services/gateway/
     # account_state.py. Also how soon other processes refuse a disabled account.
     account_state_max_age: float = Field(0.5, ge=0, le=5)
@@ -51,7 +52,7 @@ class GatewaySettings(BaseSettings):
         default_factory=lambda: [(5, 60.0), (10, 900.0), (20, 3600.0)],
         description="(attempts, seconds) tiers per account and client, JSON: [[5, 60], ...]",
     )
-    login_account_limit: int = Field(20, description="attempts per account, all clients")
+    login_account_limit: int = Field(20, ge=1, description="attempts per account, all clients")
     login_account_window: float = 60.0
     register_ip_limit: int = 10
     register_ip_window: float = 3600.0
@@ -67,12 +68,22 @@ class GatewaySettings(BaseSettings):
     argon2_parallelism: int = 4
     password_min_length: int = 8
 
+    @field_validator("login_client_limits")
+    @classmethod
+    def _usable_tiers(cls, tiers: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        if any(amount < 1 or window <= 0 for amount, window in tiers):
+            raise ValueError("each tier is [attempts >= 1, seconds > 0]")
+        return tiers
+
     @field_validator("rate_limit_storage")
     @classmethod
     def _usable_rate_limit_storage(cls, url: str) -> str:
         # Not echoed back: a Redis URL may hold a password.
         if url.partition("://")[0] not in ("memory", "redis", "rediss"):
-            raise ValueError("must start with memory://, redis:// or rediss://")
+            raise ValueError(
+                "ORDERFLOW_GATEWAY_RATE_LIMIT_STORAGE must start with memory://, redis:// or"
+                " rediss://"
+            )
         return url
 
     @field_validator("database_url")
