@@ -125,3 +125,21 @@ async def test_an_account_nobody_can_check_is_a_503_not_a_pass() -> None:
         assert refused.value.status_code == 503
         assert refused.value.extra["reason"] == "accounts_unavailable"
         assert refused.value.headers["Retry-After"] == "1"
+
+
+async def test_a_request_that_gives_up_does_not_fail_the_others() -> None:
+    accounts, clock = FakeAccounts(), FakeClock()
+    accounts.add("a")
+    accounts.gate = asyncio.Event()
+    states = _states(accounts, clock)
+    first = asyncio.create_task(states.state("a"))
+    await asyncio.sleep(0)  # the first request starts the read
+    second = asyncio.create_task(states.state("a"))
+    await asyncio.sleep(0)
+    first.cancel()  # its client went away
+    accounts.gate.set()
+    assert await second == "active"
+    assert first.cancelled()
+    assert accounts.reads == 1
+    assert await states.state("a") == "active"  # remembered
+    assert accounts.reads == 1

@@ -52,28 +52,25 @@ class AccountStates:
         self._clock = clock
         self._max_entries = max_entries
         self._entries: dict[str, _Entry] = {}
-        self._reading: dict[str, asyncio.Future[State]] = {}
+        self._reading: dict[str, asyncio.Task[State]] = {}
 
     async def state(self, account_id: str) -> State:
         entry = self._entries.get(account_id)
         if entry is not None and self._clock() - entry.checked_at < self._max_age:
             return entry.state
-        pending = self._reading.get(account_id)
-        if pending is not None:
-            return await asyncio.shield(pending)
-        future: asyncio.Future[State] = asyncio.get_running_loop().create_future()
-        self._reading[account_id] = future
-        try:
-            state = await self._read_or_last_known(account_id, entry)
-        except BaseException as exc:
-            future.set_exception(exc)
-            future.exception()  # retrieved: only the waiters, if any, need it
-            raise
-        finally:
-            del self._reading[account_id]
-        future.set_result(state)
-        self._remember(account_id, state)
-        return state
+        # One read per account at a time, in a task of its own: a request that gives up
+        # (its client went away) does not take the others' answer with it.
+        reading = self._reading.get(account_id)
+        if reading is None:
+            reading = asyncio.create_task(self._read_or_last_known(account_id, entry))
+            self._reading[account_id] = reading
+            reading.add_done_callback(lambda done: self._settle(account_id, done))
+        return await asyncio.shield(reading)
+
+    def _settle(self, account_id: str, done: asyncio.Task[State]) -> None:
+        del self._reading[account_id]
+        if not done.cancelled() and done.exception() is None:
+            self._remember(account_id, done.result())
 
     def forget(self, account_id: str) -> None:
         """This process changed the account: the next request reads it again."""
