@@ -30,6 +30,7 @@ async def test_migrations_create_only_gateway_tables(tmp_path: Path) -> None:
         "gateway_accounts",
         "gateway_refresh_tokens",
         "gateway_api_keys",
+        "gateway_account_changes",
     }
     assert version == [("gw0002",)]
     assert not (tmp_path / "orderflow.db").exists()

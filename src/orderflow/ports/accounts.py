@@ -105,6 +105,10 @@ class Accounts(Protocol):
 
     async def by_id(self, account_id: str) -> Account | None: ...
 
+    async def changes(self) -> int:
+        """A number that moves whenever an account is disabled, enabled or deleted."""
+        ...
+
     async def set_disabled(self, account_id: str, disabled: bool) -> Account | None:
         """Disable (ending every refresh-token family of the account) or enable it; None when
         there is no such account. LastAdminError when it would leave no enabled admin."""

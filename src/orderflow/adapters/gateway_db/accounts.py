@@ -5,19 +5,21 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from sqlalchemy import Text, cast, delete, func, insert, select, text, update
+from sqlalchemy import Text, cast, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from orderflow.adapters.gateway_db.clock import utcnow
-from orderflow.adapters.gateway_db.tables import accounts, api_keys, refresh_tokens
+from orderflow.adapters.gateway_db.tables import (
+    account_changes,
+    accounts,
+    api_keys,
+    refresh_tokens,
+)
 from orderflow.domain.identity import ADMIN
 from orderflow.ports.accounts import Account, EmailTakenError, LastAdminError
 
-# Changes that may remove the last enabled admin queue on this (PostgreSQL) transaction lock, so
-# two admins disabling each other at once cannot both succeed. SQLite needs none: the first
-# statement of such a change is a write, which holds the database's one write lock to the end.
-_ADMIN_CHANGE_LOCK = 0x0F_AD_1111
+_CHANGES_ROW = account_changes.c.id == 1
 
 
 class SqlAccounts:
@@ -53,9 +55,14 @@ class SqlAccounts:
         async with self._engine.connect() as conn:
             return await _one(conn, accounts.c.id == account_id)
 
+    async def changes(self) -> int:
+        async with self._engine.connect() as conn:
+            query = select(account_changes.c.counter).where(_CHANGES_ROW)
+            return int((await conn.execute(query)).scalar_one())
+
     async def set_disabled(self, account_id: str, disabled: bool) -> Account | None:
         async with self._engine.begin() as conn:
-            await _lock_admin_changes(conn)
+            await _count_change(conn)
             changed = await conn.execute(
                 update(accounts).where(accounts.c.id == account_id).values(disabled=disabled)
             )
@@ -78,9 +85,8 @@ class SqlAccounts:
 
     async def delete(self, account_id: str) -> bool:
         async with self._engine.begin() as conn:
-            await _lock_admin_changes(conn)
-            # Refresh tokens go with the row (ON DELETE CASCADE too). A write first: on SQLite
-            # it takes the write lock before anything is read (see _ADMIN_CHANGE_LOCK).
+            await _count_change(conn)
+            # Refresh tokens go with the row (ON DELETE CASCADE too).
             await conn.execute(
                 delete(refresh_tokens).where(refresh_tokens.c.account_id == account_id)
             )
@@ -97,9 +103,12 @@ class SqlAccounts:
         return True
 
 
-async def _lock_admin_changes(conn: AsyncConnection) -> None:
-    if conn.dialect.name == "postgresql":
-        await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _ADMIN_CHANGE_LOCK})
+async def _count_change(conn: AsyncConnection) -> None:
+    """Move the change counter: the first statement of every account change. Its row lock (on
+    SQLite, the write lock it takes) also queues the changes one behind the other to the commit,
+    so two admins disabling each other at once cannot both pass the last-admin check."""
+    bump = update(account_changes).where(_CHANGES_ROW).values(counter=account_changes.c.counter + 1)
+    await conn.execute(bump)
 
 
 async def _refuse_if_no_admin_left(conn: AsyncConnection, account: Account) -> None:
