@@ -64,6 +64,7 @@ def main() -> None:
             "ORDERFLOW_LOG_LEVEL": "WARNING",
             "ORDERFLOW_GATEWAY_LOGIN_IP_LIMIT": "1000000",
             "ORDERFLOW_GATEWAY_LOGIN_ACCOUNT_LIMIT": "1000000",
+            "ORDERFLOW_GATEWAY_LOGIN_CLIENT_LIMITS": "[[1000000, 60]]",
         }
         orderflow = Path(sys.executable).with_name("orderflow")
         cmd = [str(orderflow), "serve", "gateway", "--port", str(port)]

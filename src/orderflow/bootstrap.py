@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from starlette.applications import Starlette
 
     from orderflow.services.gateway import GatewaySettings
+    from orderflow.services.gateway.admin import AccountAction
 
 log = structlog.get_logger()
 
@@ -152,6 +153,7 @@ def build_gateway(settings: Settings, gateway_settings: GatewaySettings | None =
     from orderflow.adapters.gateway_db.refresh_tokens import SqlRefreshTokens
     from orderflow.adapters.identity.access_tokens import EdDsaAccessTokens
     from orderflow.adapters.identity.assertions import AssertionSigner, ensure_signing_key
+    from orderflow.adapters.rate_limits import RateLimitStore
     from orderflow.services.gateway import GatewayParts, create_gateway_app
 
     gw = resolve_gateway_settings(settings, gateway_settings)
@@ -162,6 +164,7 @@ def build_gateway(settings: Settings, gateway_settings: GatewaySettings | None =
         api_keys=SqlApiKeys(engine, gw.api_key_cache_seconds),
         tokens=EdDsaAccessTokens(gw.access_keys_dir, gw.access_token_ttl),
         signer=AssertionSigner(ensure_signing_key(settings.identity_keys_dir)),
+        rate_limits=RateLimitStore(gw.rate_limit_storage, gw.rate_limit_prefix),
         readiness={"database": functools.partial(gateway_db.ping, engine)},
         on_start=functools.partial(gateway_db.migrate, engine),
         on_stop=engine.dispose,
@@ -209,6 +212,23 @@ async def create_gateway_admin(
             password,
             min_length=gw.password_min_length,
         )
+
+
+async def manage_gateway_account(
+    settings: Settings,
+    email: str,
+    action: AccountAction,
+    gateway_settings: GatewaySettings | None = None,
+) -> str:
+    """Disable, enable or delete the account of `email` and return its id (see
+    services/gateway/admin.manage_account for the errors). Running gateways follow within
+    `account_state_max_age`."""
+    from orderflow.adapters.gateway_db.accounts import SqlAccounts
+    from orderflow.services.gateway.admin import manage_account
+
+    gw = resolve_gateway_settings(settings, gateway_settings)
+    async with _gateway_database(gw) as engine:
+        return (await manage_account(SqlAccounts(engine), email, action)).id
 
 
 def rotate_gateway_key(settings: Settings, gateway_settings: GatewaySettings | None = None) -> str:

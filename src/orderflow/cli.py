@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 from pydantic import ValidationError
 
+from orderflow import admin_commands
 from orderflow.config import Settings
 from orderflow.processes.logs import configure_logging
 from orderflow.tools.bench.command import bench as bench_command
@@ -275,6 +276,9 @@ def admin_create(
         typer.echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
     typer.echo(f"created admin {email} ({account})")
+
+
+admin_commands.register(admin_app)
 
 
 @app.command()

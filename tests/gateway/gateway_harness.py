@@ -22,6 +22,12 @@ from orderflow.web.header_limits import HeaderLimits, HttpImplementation, protoc
 from tests.gateway.upstream_app import create_upstream
 
 PASSWORD = "correct horse battery"
+# Cheap password hashing for gateways started as processes (`orderflow serve gateway`).
+FAST_HASHING_ENV = {
+    "ORDERFLOW_GATEWAY_ARGON2_TIME_COST": "1",
+    "ORDERFLOW_GATEWAY_ARGON2_MEMORY_COST": "1024",
+    "ORDERFLOW_GATEWAY_ARGON2_PARALLELISM": "1",
+}
 
 
 def free_port() -> int:
@@ -83,6 +89,8 @@ def gateway_settings(routes_file: Path | None = None, **overrides: Any) -> Gatew
         "login_ip_limit": 1000,
         "register_ip_limit": 1000,
         "login_account_limit": 1000,
+        "login_client_limits": [(1000, 60)],
+        "register_account_limit": 1000,
         "read_timeout": 5.0,
     }
     values.update(overrides)

@@ -30,8 +30,9 @@ async def test_migrations_create_only_gateway_tables(tmp_path: Path) -> None:
         "gateway_accounts",
         "gateway_refresh_tokens",
         "gateway_api_keys",
+        "gateway_account_changes",
     }
-    assert version == [("gw0001",)]
+    assert version == [("gw0002",)]
     assert not (tmp_path / "orderflow.db").exists()
 
 

@@ -17,7 +17,7 @@ from orderflow.adapters.identity.assertions import (
     ensure_signing_key,
 )
 from orderflow.domain.identity import Identity
-from tests.gateway.gateway_harness import Stack, bearer, customer
+from tests.gateway.gateway_harness import Stack, admin, bearer, customer
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -63,8 +63,11 @@ async def _refused(stack: Stack, token: str) -> dict[str, Any]:
 
 
 async def test_a_well_signed_token_is_accepted(stack: Stack) -> None:
-    # The control for every forgery below: the same claims, signed properly, get through.
-    token = _sign(stack, _claims("00000000-0000-0000-0000-000000000001"))
+    # The control for every forgery below: the same claims, signed properly, get through (for
+    # an account that exists: the gateway refuses tokens of deleted accounts).
+    root = await admin(stack.client, stack.settings, stack.gw, "forge-control@example.com")
+    me = (await stack.client.get("/auth/me", headers=bearer(root))).json()
+    token = _sign(stack, _claims(me["id"]))
     response = await stack.client.get("/admin/page", headers=bearer(token))
     assert response.status_code == 200
 

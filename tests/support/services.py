@@ -39,10 +39,16 @@ NATS_START = (
     *("-sd", "/var/lib/nats-server", "-l", "/var/log/nats-server.log"),
 )
 
+REDIS_START = (
+    *("redis-server", "--daemonize", "yes", "--bind", "127.0.0.1", "--port", "6379"),
+    *("--save", "", "--appendonly", "no"),
+)
+
 SERVICES: dict[str, Service] = {
     "postgres": Service("127.0.0.1", 5432, (), 30.0),
     "nats": Service("127.0.0.1", 4222, NATS_START, 20.0),
     "rabbitmq": Service("127.0.0.1", 5672, ("rabbitmq-server", "-detached"), 90.0),
+    "redis": Service("127.0.0.1", 6379, REDIS_START, 20.0),
 }
 
 

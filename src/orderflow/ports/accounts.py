@@ -2,6 +2,7 @@
 
 Errors:
 EmailTakenError           an account with that email exists
+LastAdminError            the change would leave no enabled admin account
 RefreshTokenError         unknown, expired or revoked refresh token
 └── RefreshTokenReusedError   a rotated token came back: its whole family is revoked
 """
@@ -19,6 +20,10 @@ API_KEY_PREFIX = "ofk_"
 
 class EmailTakenError(Exception):
     pass
+
+
+class LastAdminError(Exception):
+    """Disabling or deleting this admin would leave no enabled admin to manage the gateway."""
 
 
 class RefreshTokenError(Exception):
@@ -41,6 +46,15 @@ class Account:
     def identity(self) -> Identity:
         return Identity(subject=self.id, roles=self.roles, email=self.email)
 
+    def public(self) -> dict[str, object]:
+        return {
+            "id": self.id,
+            "email": self.email,
+            "name": self.name,
+            "roles": sorted(self.roles),
+            "disabled": self.disabled,
+        }
+
 
 @dataclass(frozen=True, slots=True)
 class Rotated:
@@ -59,6 +73,7 @@ class ApiKey:
     created_by: str
     created_at: datetime
     revoked_at: datetime | None
+    expires_at: datetime | None = None  # None: until revoked
 
     def identity(self) -> Identity:
         return Identity(subject=self.id, roles=frozenset(), scopes=self.scopes)
@@ -71,6 +86,7 @@ class ApiKey:
             "created_by": self.created_by,
             "created_at": self.created_at.isoformat(),
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
         }
 
 
@@ -89,6 +105,20 @@ class Accounts(Protocol):
 
     async def by_id(self, account_id: str) -> Account | None: ...
 
+    async def changes(self) -> int:
+        """A number that moves whenever an account is disabled, enabled or deleted."""
+        ...
+
+    async def set_disabled(self, account_id: str, disabled: bool) -> Account | None:
+        """Disable (ending every refresh-token family of the account) or enable it; None when
+        there is no such account. LastAdminError when it would leave no enabled admin."""
+        ...
+
+    async def delete(self, account_id: str) -> bool:
+        """Delete the account, its refresh tokens, and revoke the API keys it created; False
+        when there is no such account. LastAdminError when it would leave no enabled admin."""
+        ...
+
 
 class RefreshTokens(Protocol):
     """Rotating refresh tokens in families (one per login)."""
@@ -106,7 +136,11 @@ class RefreshTokens(Protocol):
 
 class ApiKeys(Protocol):
     async def create(
-        self, name: str, scopes: frozenset[str], created_by: str
+        self,
+        name: str,
+        scopes: frozenset[str],
+        created_by: str,
+        expires_at: datetime | None = None,
     ) -> tuple[ApiKey, str]:
         """The new key and its secret credential (shown once, stored only as a digest)."""
         ...
@@ -118,5 +152,6 @@ class ApiKeys(Protocol):
         ...
 
     async def authenticate(self, credential: str) -> ApiKey | None:
-        """The live key the credential belongs to, or None."""
+        """The key the credential belongs to while it is neither revoked nor expired, else None.
+        (Whether its creator may still act is the caller's question.)"""
         ...

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from datetime import datetime
 
 from sqlalchemy import insert, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -25,10 +26,14 @@ class SqlApiKeys:
         self._cache: dict[str, tuple[ApiKey, str, float]] = {}
 
     async def create(
-        self, name: str, scopes: frozenset[str], created_by: str
+        self,
+        name: str,
+        scopes: frozenset[str],
+        created_by: str,
+        expires_at: datetime | None = None,
     ) -> tuple[ApiKey, str]:
         key_id, secret = str(uuid.uuid4()), secrets_format.new_secret()
-        key = ApiKey(key_id, name, scopes, created_by, utcnow(), None)
+        key = ApiKey(key_id, name, scopes, created_by, utcnow(), None, expires_at)
         async with self._engine.begin() as conn:
             await conn.execute(
                 insert(api_keys).values(
@@ -38,6 +43,7 @@ class SqlApiKeys:
                     scopes=sorted(scopes),
                     created_by=created_by,
                     created_at=key.created_at,
+                    expires_at=expires_at,
                 )
             )
         return key, f"{PREFIX}{key_id}.{secret}"
@@ -79,6 +85,8 @@ class SqlApiKeys:
                 self._cache[key_id] = (key, key_hash, time.monotonic() + self._cache_seconds)
         if not secrets_format.matches(secret, key_hash) or key.revoked_at is not None:
             return None
+        if key.expires_at is not None and key.expires_at <= utcnow():
+            return None
         return key
 
 
@@ -91,4 +99,5 @@ def _from_row(row: object) -> ApiKey:
         created_by=data["created_by"],
         created_at=aware(data["created_at"]),
         revoked_at=aware(data["revoked_at"]) if data["revoked_at"] else None,
+        expires_at=aware(data["expires_at"]) if data["expires_at"] else None,
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    BigInteger,
     Boolean,
     Column,
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     MetaData,
     String,
     Table,
@@ -57,4 +59,15 @@ api_keys = Table(
     Column("created_by", String(36), nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("revoked_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),
+    Index("ix_gateway_api_keys_created_by", "created_by"),
+)
+
+# One row: a counter moved by every disable, enable and delete, so each gateway process learns
+# with one small query that some account changed (services/gateway/account_state.py).
+account_changes = Table(
+    "gateway_account_changes",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("counter", BigInteger, nullable=False),
 )

@@ -1,10 +1,13 @@
-"""Creating an admin account (`orderflow admin create`, and the demo admin of `orderflow run`);
+"""Creating an admin account (`orderflow admin create`, and the demo admin of `orderflow run`)
+and disabling, enabling or deleting an account (`orderflow admin disable|enable|delete`);
 bootstrap hands in the store and the hasher."""
 
 from __future__ import annotations
 
+from typing import Literal
+
 from orderflow.domain.identity import ADMIN
-from orderflow.ports.accounts import Accounts
+from orderflow.ports.accounts import Account, Accounts
 from orderflow.services.gateway.emails import normalise_email
 from orderflow.services.gateway.passwords import Passwords
 
@@ -32,3 +35,22 @@ async def create_admin(
         normalised, name, await passwords.hash(password), frozenset({ADMIN})
     )
     return account.id
+
+
+AccountAction = Literal["disable", "enable", "delete"]
+
+
+async def manage_account(accounts: Accounts, email: str, action: AccountAction) -> Account:
+    """Disable, enable or delete the account of `email` (`orderflow admin disable|enable|delete`)
+    and return it as it was found; AdminInputError when there is none, LastAdminError when the
+    change would leave no enabled admin."""
+    account = await accounts.by_email(normalise_email(email) or email.strip().lower())
+    if account is None:
+        raise AdminInputError(f"no account has the email {email!r}")
+    if action == "delete":
+        found = await accounts.delete(account.id)
+    else:
+        found = await accounts.set_disabled(account.id, action == "disable") is not None
+    if not found:  # deleted meanwhile
+        raise AdminInputError(f"no account has the email {email!r}")
+    return account

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Depends
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import JSONResponse, Response
 
 from orderflow.services.gateway.auth_endpoints import NO_STORE, CurrentPrincipal, Gateway
@@ -22,6 +23,8 @@ class NewApiKey(BaseModel):
     model_config = ConfigDict(extra="forbid")
     name: Name
     scopes: frozenset[str] = Field(max_length=50)
+    # Optional: a key without one lives until it is revoked.
+    expires_at: AwareDatetime | None = None
 
     @field_validator("scopes")
     @classmethod
@@ -30,6 +33,13 @@ class NewApiKey(BaseModel):
         if not all(SCOPE_NAME.match(s) for s in scopes):
             raise ValueError("scope names are a lowercase letter, then up to 63 of a-z 0-9 : . _ -")
         return scopes
+
+    @field_validator("expires_at")
+    @classmethod
+    def _in_the_future(cls, expires_at: datetime | None) -> datetime | None:
+        if expires_at is not None and expires_at <= datetime.now(UTC):
+            raise ValueError("must be in the future")
+        return expires_at
 
 
 async def _admin(principal: CurrentPrincipal) -> Principal:
@@ -44,7 +54,9 @@ router = APIRouter(prefix="/api-keys")
 
 @router.post("", status_code=201, dependencies=[Depends(requires_media_type(JSON))])
 async def create_api_key(body: NewApiKey, admin: Admin, gw: Gateway) -> Response:
-    key, secret = await gw.api_keys.create(body.name.strip(), body.scopes, admin.identity.subject)
+    key, secret = await gw.api_keys.create(
+        body.name.strip(), body.scopes, admin.identity.subject, body.expires_at
+    )
     return JSONResponse({**key.public(), "key": secret}, status_code=201, headers=NO_STORE)
 
 

@@ -21,16 +21,23 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Mount, Route, WebSocketRoute
 
-from orderflow.services.gateway import api_key_endpoints, auth_endpoints, proxy_endpoints
+from orderflow.services.gateway import (
+    account_endpoints,
+    api_key_endpoints,
+    auth_endpoints,
+    proxy_endpoints,
+)
+from orderflow.services.gateway.account_state import AccountStates
 from orderflow.services.gateway.authn import Authenticator
 from orderflow.services.gateway.forwarding import AssertionMinter
 from orderflow.services.gateway.locations import LocationRewriter
 from orderflow.services.gateway.middleware import CanonicalRequestMiddleware
 from orderflow.services.gateway.passwords import Passwords
 from orderflow.services.gateway.proxy import create_client
+from orderflow.services.gateway.rate_limit import Throttles
 from orderflow.services.gateway.routes import load_route_table
 from orderflow.services.gateway.settings import GatewaySettings
-from orderflow.services.gateway.state import GatewayParts, GatewayState, Limiters
+from orderflow.services.gateway.state import GatewayParts, GatewayState
 from orderflow.services.gateway.tickets import Tickets
 from orderflow.web import problems
 from orderflow.web.body_limit import BodyLimitMiddleware
@@ -51,6 +58,7 @@ def passwords_for(settings: GatewaySettings) -> Passwords:
 def create_gateway_app(settings: GatewaySettings, parts: GatewayParts) -> Starlette:
     """`settings` as `GatewaySettings.resolved` returns them."""
     routes = load_route_table(settings)
+    account_states = AccountStates(parts.accounts, settings.account_state_max_age)
     state = GatewayState(
         settings=settings,
         accounts=parts.accounts,
@@ -58,14 +66,15 @@ def create_gateway_app(settings: GatewaySettings, parts: GatewayParts) -> Starle
         tokens=parts.tokens,
         refresh_tokens=parts.refresh_tokens,
         api_keys=parts.api_keys,
-        authenticator=Authenticator(parts.tokens, parts.api_keys),
+        account_states=account_states,
+        authenticator=Authenticator(parts.tokens, parts.api_keys, account_states),
         minter=AssertionMinter(parts.signer, settings.assertion_reuse),
         routes=routes,
         locations=LocationRewriter(
             [settings.api_upstream, settings.stream_upstream]
             + [r.spec.upstream for r in routes.routes]
         ),
-        limiters=Limiters.from_settings(settings),
+        throttles=Throttles(parts.rate_limits, settings),
         tickets=Tickets(parts.tokens),
     )
 
@@ -79,6 +88,7 @@ def create_gateway_app(settings: GatewaySettings, parts: GatewayParts) -> Starle
                 log.info("gateway_started", routes=[r.spec.prefix for r in routes.routes])
                 yield
         finally:
+            await parts.rate_limits.aclose()
             if parts.on_stop is not None:
                 await parts.on_stop()
 
@@ -106,6 +116,7 @@ def _auth_app(state: GatewayState) -> FastAPI:
     problems.install(app)
     app.include_router(auth_endpoints.router)
     app.include_router(api_key_endpoints.router)
+    app.include_router(account_endpoints.router)
     return app
 
 

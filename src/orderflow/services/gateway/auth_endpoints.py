@@ -24,7 +24,6 @@ from orderflow.ports.accounts import (
 from orderflow.services.gateway.authn import Principal, unauthorized
 from orderflow.services.gateway.emails import normalise_email
 from orderflow.services.gateway.names import Name
-from orderflow.services.gateway.rate_limit import too_many_requests
 from orderflow.services.gateway.state import GatewayState
 from orderflow.web.media_types import FORM, JSON, requires_media_type
 from orderflow.web.problems import ProblemError, invalid_field
@@ -86,7 +85,7 @@ CurrentPrincipal = Annotated[Principal, Depends(_principal)]
 
 async def _register_ip_limit(request: Request, gw: Gateway) -> None:
     # A dependency: it runs before the body is validated, so bad bodies count too.
-    _limit(gw.limiters.register_ip.check_and_hit(client_ip_of(request.scope)))
+    await gw.throttles.register_from(client_ip_of(request.scope))
 
 
 JSON_BODY = Depends(requires_media_type(JSON))
@@ -98,7 +97,7 @@ async def register(body: RegisterBody, gw: Gateway) -> Response:
     if len(body.password) < gw.settings.password_min_length:
         minimum = gw.settings.password_min_length
         raise invalid_field(["body", "password"], f"at least {minimum} characters")
-    _limit(gw.limiters.register_account.check_and_hit(body.email))
+    await gw.throttles.register_email(body.email)
     # Hash before looking anything up, and answer the same either way: registering must not
     # tell anyone whether an address already has an account.
     password_hash = await gw.passwords.hash(body.password)
@@ -113,16 +112,14 @@ async def register(body: RegisterBody, gw: Gateway) -> Response:
 async def token(form: Annotated[TokenForm, Form()], request: Request, gw: Gateway) -> Response:
     if form.grant_type == "refresh_token":
         return await _rotate(gw, form.refresh_token)
-    _limit(gw.limiters.login_ip.check_and_hit(client_ip_of(request.scope)))
+    client = client_ip_of(request.scope)
     email = normalise_email(form.username) or form.username.strip().lower()
-    # The attempt is counted before the (slow) password check, so parallel guesses cannot all
-    # slip in under the limit; a successful login takes its count back.
-    _limit(gw.limiters.login_account.check_and_hit(email))
+    await gw.throttles.login(email, client)  # services/gateway/rate_limit.py: which limits
     account = await gw.accounts.by_email(email) if normalise_email(email) else None
     ok = await gw.passwords.verify(account.password_hash if account else None, form.password)
     if account is None or not ok or account.disabled:
         raise _bad_credentials()
-    gw.limiters.login_account.forgive(email)
+    await gw.throttles.login_succeeded(email, client)
     return await _issue(gw, account, await gw.refresh_tokens.start_family(account.id))
 
 
@@ -190,11 +187,6 @@ async def _issue(gw: GatewayState, account: Account, refresh_token: str) -> Resp
         },
         headers=NO_STORE,
     )
-
-
-def _limit(wait: float | None) -> None:
-    if wait is not None:
-        raise too_many_requests(wait)
 
 
 def _bad_credentials() -> ProblemError:

@@ -10,6 +10,7 @@ from starlette.datastructures import Headers
 from orderflow.domain.identity import ADMIN, Identity
 from orderflow.ports.accounts import ApiKeys, looks_like_api_key
 from orderflow.ports.identity import AccessTokens, InvalidTokenError
+from orderflow.services.gateway.account_state import AccountStates, AccountStateUnavailableError
 from orderflow.services.gateway.routes import RouteSpec
 from orderflow.web.problems import ProblemError, bad_request, forbidden
 
@@ -28,9 +29,10 @@ class Principal:
 
 
 class Authenticator:
-    def __init__(self, tokens: AccessTokens, api_keys: ApiKeys) -> None:
+    def __init__(self, tokens: AccessTokens, api_keys: ApiKeys, states: AccountStates) -> None:
         self._tokens = tokens
         self._api_keys = api_keys
+        self._states = states
 
     async def authenticate(
         self, headers: Headers, query_token: str | None = None
@@ -55,15 +57,41 @@ class Authenticator:
             return await self._by_api_key(credential)
         try:
             identity, expires_at = self._tokens.verify_until(credential)
-            return Principal(identity, "user", expires_at)
         except InvalidTokenError as exc:
             raise _invalid(str(exc), "invalid_token") from exc
+        return await self.admit(Principal(identity, "user", expires_at))
+
+    async def admit(self, principal: Principal) -> Principal:
+        """`principal` (a signed-in user) if their account still exists and is enabled."""
+        state = await self._state(principal.identity.subject)
+        if state == "disabled":
+            raise _invalid("this account is disabled", "account_disabled")
+        if state == "deleted":
+            raise _invalid("this account no longer exists", "account_deleted")
+        return principal
 
     async def _by_api_key(self, credential: str) -> Principal:
         key = await self._api_keys.authenticate(credential)
         if key is None:
-            raise _invalid("invalid or revoked API key", "invalid_api_key")
+            raise _invalid("invalid, revoked or expired API key", "invalid_api_key")
+        # A key acts for the admin who created it: it stops while they are disabled or gone.
+        if await self._state(key.created_by) != "active":
+            raise _invalid(
+                "the admin who created this API key is disabled or deleted",
+                "api_key_owner_disabled",
+            )
         return Principal(key.identity(), "api_key")
+
+    async def _state(self, account_id: str) -> str:
+        try:
+            return await self._states.state(account_id)
+        except AccountStateUnavailableError as exc:
+            raise ProblemError(
+                503,
+                detail="accounts cannot be checked right now; retry shortly",
+                reason="accounts_unavailable",
+                headers={"Retry-After": "1"},
+            ) from exc
 
 
 def authorize(route: RouteSpec, principal: Principal | None) -> None:

@@ -68,7 +68,7 @@ async def _principal(
         return await gw.authenticator.authenticate(headers, token)
     if token is not None or "authorization" in headers or "x-api-key" in headers:
         raise bad_request("send one kind of credentials")
-    return gw.tickets.redeem(ticket)
+    return await gw.authenticator.admit(gw.tickets.redeem(ticket))
 
 
 async def proxy_websocket(websocket: WebSocket) -> None:

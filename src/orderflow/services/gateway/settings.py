@@ -23,7 +23,11 @@ class GatewaySettings(BaseSettings):
     # Backends cache verification per assertion, so reusing one for most of its 60 s is cheap;
     # it is replaced while it still has at least `assertion_ttl - assertion_reuse` seconds left.
     assertion_reuse: int = Field(40, ge=0, lt=60)
-    api_key_cache_seconds: float = Field(5.0, ge=0)
+    # A key revoked through another gateway process still works there for up to this long.
+    api_key_cache_seconds: float = Field(0.5, ge=0)
+    # How stale a process's view of an account (disabled, deleted) may be: services/gateway/
+    # account_state.py. Also how soon other processes refuse a disabled account.
+    account_state_max_age: float = Field(0.5, ge=0, le=5)
 
     routes_file: Path | None = Field(None, description="JSON or TOML route table")
     api_upstream: str = "http://127.0.0.1:8081"
@@ -41,17 +45,46 @@ class GatewaySettings(BaseSettings):
     hsts: bool = Field(False, description="send Strict-Transport-Security (behind TLS only)")
     trust_forwarded_for: bool = Field(False, description="take the client IP from X-Forwarded-For")
 
+    # Logins and registrations: services/gateway/rate_limit.py says what each limit is for.
     login_ip_limit: int = 30
     login_ip_window: float = 60.0
-    login_account_limit: int = Field(5, description="failed logins per account per window")
-    login_account_window: float = 300.0
+    login_client_limits: list[tuple[int, float]] = Field(
+        default_factory=lambda: [(5, 60.0), (10, 900.0), (20, 3600.0)],
+        description="(attempts, seconds) tiers per account and client, JSON: [[5, 60], ...]",
+    )
+    login_account_limit: int = Field(20, ge=1, description="attempts per account, all clients")
+    login_account_window: float = 60.0
     register_ip_limit: int = 10
     register_ip_window: float = 3600.0
+    register_account_limit: int = Field(5, description="registrations per email per window")
+    rate_limit_storage: str = Field(
+        "memory://",
+        description="memory:// (each process on its own) or redis://host:6379/0 (shared)",
+    )
+    rate_limit_prefix: str = Field("orderflow", description="prefix of the keys in Redis")
 
     argon2_time_cost: int = 3
     argon2_memory_cost: int = Field(64 * 1024, description="KiB")
     argon2_parallelism: int = 4
     password_min_length: int = 8
+
+    @field_validator("login_client_limits")
+    @classmethod
+    def _usable_tiers(cls, tiers: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        if any(amount < 1 or window <= 0 for amount, window in tiers):
+            raise ValueError("each tier is [attempts >= 1, seconds > 0]")
+        return tiers
+
+    @field_validator("rate_limit_storage")
+    @classmethod
+    def _usable_rate_limit_storage(cls, url: str) -> str:
+        # Not echoed back: a Redis URL may hold a password.
+        if url.partition("://")[0] not in ("memory", "redis", "rediss"):
+            raise ValueError(
+                "ORDERFLOW_GATEWAY_RATE_LIMIT_STORAGE must start with memory://, redis:// or"
+                " rediss://"
+            )
+        return url
 
     @field_validator("database_url")
     @classmethod

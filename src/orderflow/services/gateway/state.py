@@ -10,11 +10,13 @@ import aiohttp
 
 from orderflow.ports.accounts import Accounts, ApiKeys, RefreshTokens
 from orderflow.ports.identity import AccessTokens, IdentitySigner
+from orderflow.ports.rate_limits import RateLimits
+from orderflow.services.gateway.account_state import AccountStates
 from orderflow.services.gateway.authn import Authenticator
 from orderflow.services.gateway.forwarding import AssertionMinter
 from orderflow.services.gateway.locations import LocationRewriter
 from orderflow.services.gateway.passwords import Passwords
-from orderflow.services.gateway.rate_limit import RateLimiter
+from orderflow.services.gateway.rate_limit import Throttles
 from orderflow.services.gateway.routes import RouteTable
 from orderflow.services.gateway.settings import GatewaySettings
 from orderflow.services.gateway.tickets import Tickets
@@ -31,26 +33,10 @@ class GatewayParts:
     api_keys: ApiKeys
     tokens: AccessTokens
     signer: IdentitySigner
+    rate_limits: RateLimits  # closed when the gateway stops
     readiness: Mapping[str, Check]
     on_start: Callable[[], Awaitable[None]] | None = None
     on_stop: Callable[[], Awaitable[None]] | None = None
-
-
-@dataclass(slots=True)
-class Limiters:
-    login_ip: RateLimiter
-    login_account: RateLimiter
-    register_ip: RateLimiter
-    register_account: RateLimiter
-
-    @classmethod
-    def from_settings(cls, settings: GatewaySettings) -> Limiters:
-        return cls(
-            login_ip=RateLimiter(settings.login_ip_limit, settings.login_ip_window),
-            login_account=RateLimiter(settings.login_account_limit, settings.login_account_window),
-            register_ip=RateLimiter(settings.register_ip_limit, settings.register_ip_window),
-            register_account=RateLimiter(settings.login_account_limit, settings.register_ip_window),
-        )
 
 
 @dataclass(slots=True)
@@ -61,10 +47,11 @@ class GatewayState:
     tokens: AccessTokens
     refresh_tokens: RefreshTokens
     api_keys: ApiKeys
+    account_states: AccountStates
     authenticator: Authenticator
     minter: AssertionMinter
     routes: RouteTable
     locations: LocationRewriter
-    limiters: Limiters
+    throttles: Throttles
     tickets: Tickets
     client: aiohttp.ClientSession = field(init=False)  # opened in the app's lifespan
