@@ -10,14 +10,15 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from orderflow.domain.inventory import WarehouseStock
 from orderflow.domain.money import Money
 from orderflow.domain.order import OrderState, OrderStatus
 from orderflow.domain.pricing import CatalogEntry
+from orderflow.ports.attempts import FailedAttempt
 from orderflow.ports.broker import OutgoingMessage
 from orderflow.ports.errors import ConcurrentUpdateError
 from orderflow.ports.inventory import HELD, InventoryChanges, Reservation
@@ -50,6 +51,7 @@ class State:
     processed: set[tuple[str, str]] = field(default_factory=set)
     ledger: dict[str, LedgerEntry] = field(default_factory=dict)
     catalog: dict[str, CatalogEntry] = field(default_factory=dict)
+    attempts: list[FailedAttempt] = field(default_factory=list)
 
 
 class FakeOrderRepository:
@@ -253,6 +255,21 @@ class FakeCatalog:
         raise NotImplementedError("not needed by the handlers")
 
 
+class FakeAttemptLog:
+    def __init__(self, state: State) -> None:
+        self._s = state
+
+    async def record(self, attempts: Sequence[FailedAttempt]) -> None:
+        self._s.attempts += [replace(a, failed_at=datetime.now(UTC)) for a in attempts]
+
+    async def of(self, group: str, message_ids: Sequence[str]) -> dict[str, list[FailedAttempt]]:
+        found: dict[str, list[FailedAttempt]] = {}
+        for a in self._s.attempts:
+            if a.group == group and a.message_id in message_ids:
+                found.setdefault(a.message_id, []).append(a)
+        return found
+
+
 class FakeTransaction:
     """Both the read and the write side of the storage port."""
 
@@ -266,6 +283,7 @@ class FakeTransaction:
         self.orders = FakeOrderRepository(s)
         self.inventory = FakeInventory(s)
         self.retention = FakeRetention()
+        self.attempts = FakeAttemptLog(s)
 
     def processed(self, consumer: str) -> FakeProcessedMessages:
         return FakeProcessedMessages(self._storage.state, consumer)
