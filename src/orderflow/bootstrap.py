@@ -31,6 +31,7 @@ from orderflow.ports.storage import Storage
 from orderflow.ports.wakeup import OUTBOX, Wakeup
 from orderflow.services.inventory.handler import InventoryHandler
 from orderflow.services.orders.intake import OrderIntake
+from orderflow.services.orders.recovery import DeadLetters
 from orderflow.services.orders.saga import OrderSaga
 from orderflow.services.payment.answers import PaymentAnswer
 from orderflow.services.payment.handler import PaymentHandler
@@ -127,6 +128,7 @@ def build_api(settings: Settings, db: Database | None = None) -> FastAPI:
     from orderflow.services.api.context import ApiContext
 
     storage = build_storage(db or build_database(settings))
+    broker = build_broker(settings)  # connected on an admin's first dead-letter request
     ctx = ApiContext(
         db=storage,
         intake=OrderIntake(
@@ -136,6 +138,8 @@ def build_api(settings: Settings, db: Database | None = None) -> FastAPI:
         ),
         catalog=CatalogCache(storage),
         verifier=load_verifier(settings.identity_jwks_file),
+        dead_letters=DeadLetters(broker, storage, WORKERS),
+        broker=broker,
     )
     return create_api_app(ctx, readiness={"database": storage.ping})
 

@@ -132,6 +132,15 @@ class ProcessingFailed(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class ProcessingResumed(Message):
+    """Not published: an admin replaying the dead letter of a failed order applies it directly."""
+
+    topic: ClassVar[str] = PIPELINE_EVENTS
+    actor: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
 class OrderStatusChanged(Message):
     topic: ClassVar[str] = ORDER_STATUS_CHANGED
     status: str
@@ -152,6 +161,7 @@ Event = (
     | RefundDeclined
     | CancellationRequested
     | ProcessingFailed
+    | ProcessingResumed
 )
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
@@ -172,6 +182,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         RefundDeclined,
         CancellationRequested,
         ProcessingFailed,
+        ProcessingResumed,
         OrderStatusChanged,
     )
 }

@@ -5,7 +5,9 @@ commands to send. Stale or duplicate events are answered with "no change". Cance
 giving up on it (`failed`, after a message about it was dead-lettered), releases its stock and
 refunds its payment, and events that arrive afterwards get the compensation they need (a late
 reservation is released, a late capture refunded), so no path leaves stock held or money taken
-for an order that will not be fulfilled.
+for an order that will not be fulfilled. A failed order that never held stock nor took money
+(it failed at its first step) can be resumed by an admin replaying its dead letter: it goes back
+to pending, and the replayed message carries it on.
 """
 
 from __future__ import annotations
@@ -14,7 +16,11 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from orderflow.domain import messages as m
-from orderflow.domain.errors import InvalidTransitionError, OrderNotCancellableError
+from orderflow.domain.errors import (
+    InvalidTransitionError,
+    OrderNotCancellableError,
+    OrderNotResumableError,
+)
 
 
 class OrderStatus(StrEnum):
@@ -42,10 +48,12 @@ ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.REJECTED: frozenset(),
     S.PAYMENT_FAILED: frozenset(),
     S.CANCELLED: frozenset(),
-    S.FAILED: frozenset(),
+    # Only an admin's resume leaves it (see ProcessingResumed in decide).
+    S.FAILED: frozenset({S.PENDING}),
 }
 
-TERMINAL_STATUSES = frozenset(s for s, nxt in ALLOWED_TRANSITIONS.items() if not nxt)
+# Where the pipeline is done with an order. A failed order waits for an admin, so it counts.
+TERMINAL_STATUSES = frozenset(s for s, nxt in ALLOWED_TRANSITIONS.items() if not nxt) | {S.FAILED}
 
 # Statuses in which the pipeline owes the order nothing more until shipping starts.
 SETTLED_STATUSES = TERMINAL_STATUSES | {S.CONFIRMED}
@@ -152,6 +160,8 @@ def decide(order: OrderState, event: m.Event) -> Decision:
             if status not in TERMINAL_STATUSES:
                 compensation = _failure_compensation(order)
                 return _to(order, S.FAILED, *compensation, reason=f"{stage}: {reason}")
+        case m.ProcessingResumed(reason=reason):
+            return _resume(order, reason)
         case m.StockReleased() | m.PaymentRefunded() | m.RefundDeclined():
             pass  # outcomes of compensation: recorded on the timeline, no status change
     return NO_CHANGE
@@ -163,6 +173,18 @@ def _cancel(order: OrderState, reason: str) -> Decision:
     if S.CANCELLED not in ALLOWED_TRANSITIONS[order.status]:
         raise OrderNotCancellableError(f"an order in status {order.status} cannot be cancelled")
     return _to(order, S.CANCELLED, *_compensation(order), reason=reason)
+
+
+def _resume(order: OrderState, reason: str) -> Decision:
+    """Back to pending, for a failed order whose failure undid nothing: had it held stock or
+    taken money, those were given back, and replaying one message cannot take them again."""
+    if order.status is not S.FAILED:
+        raise OrderNotResumableError(f"an order in status {order.status} is not waiting to resume")
+    if order.compensated:
+        raise OrderNotResumableError(
+            f"its {' and '.join(sorted(order.compensated))} went back when it failed"
+        )
+    return _to(order, S.PENDING, reason=reason)
 
 
 def _compensation(order: OrderState) -> tuple[m.Command, ...]:

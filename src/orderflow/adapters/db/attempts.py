@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC
 
 from sqlalchemy import insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
@@ -46,7 +47,7 @@ class SqlAttemptLog:
         )
         found: dict[str, list[FailedAttempt]] = {}
         for mid, attempt, outcome, error, failed_at in rows:
-            found.setdefault(mid, []).append(
-                FailedAttempt(group, mid, attempt, outcome, error, failed_at)
-            )
+            # SQLite hands times back without a zone; they were written in UTC.
+            at = failed_at if failed_at.tzinfo else failed_at.replace(tzinfo=UTC)
+            found.setdefault(mid, []).append(FailedAttempt(group, mid, attempt, outcome, error, at))
         return found

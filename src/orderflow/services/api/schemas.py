@@ -164,3 +164,39 @@ class CancelIn(Strict):
     reason: Annotated[str, StringConstraints(max_length=500, pattern=PROSE)] = (
         "requested by customer"
     )
+
+
+class FailedAttemptOut(BaseModel):
+    attempt: int
+    outcome: str
+    error: str
+    failed_at: datetime | None
+
+
+class DeadLetterOut(BaseModel):
+    id: str  # "<group>/<position>": the path under /api/v1/admin/dead-letters
+    group: str
+    position: int
+    topic: str
+    order_id: str | None
+    message_id: str
+    message_type: str | None
+    attempts: int
+    reason: str
+
+
+class DeadLetterDetailOut(DeadLetterOut):
+    payload: Any
+    order_status: str | None
+    attempt_log: list[FailedAttemptOut]
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetterOut]
+    next_cursor: str | None
+
+
+class ReplayOut(BaseModel):
+    id: str
+    replayed: bool
+    order_resumed: bool
