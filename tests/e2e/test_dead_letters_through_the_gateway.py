@@ -1,7 +1,8 @@
 """A dead letter as an admin meets it on `orderflow run`, through the gateway's public port: a
 payment whose provider keeps failing exhausts the payment group's own retry policy (from the
 environment), the order fails with its stock released, and the admin sees the dead letter with
-every attempt's error; a customer is refused."""
+every attempt's error (a customer is refused); once the provider is back, the admin's replay
+restarts the order and it completes."""
 
 from __future__ import annotations
 
@@ -29,7 +30,7 @@ def available(client: httpx.Client, auth: dict[str, str], sku: str) -> int:
     return int(next(p["available"] for p in products["items"] if p["sku"] == sku))
 
 
-def test_an_admin_sees_a_dead_letter_with_its_attempts_and_a_customer_cannot(
+def test_an_admin_sees_a_dead_letter_and_its_replay_completes_the_order(
     tmp_path: Path,
 ) -> None:
     # tok_fail_transient fails twice before it succeeds: two attempts are not enough.
@@ -89,8 +90,17 @@ def test_an_admin_sees_a_dead_letter_with_its_attempts_and_a_customer_cannot(
             ]
             assert all(a["error"].startswith("TransientError") for a in detail["attempt_log"])
 
-            # Its stock went back when it failed: a replay cannot carry it on.
+            # The provider has recovered (it approves from the third try on): the replay
+            # restarts the order, whose stock went back when it failed, and it completes.
             replay = client.post(f"{DLQ}/{dead['id']}/replay", headers=admin)
-            assert replay.status_code == 409, replay.text
+            assert replay.status_code == 200, replay.text
+            assert replay.json()["outcome"] == "restarted"
+            deadline = time.monotonic() + 30
+            while (order := client.get(f"/api/v1/orders/{order_id}", headers=customer).json())[
+                "status"
+            ] != "confirmed":
+                assert time.monotonic() < deadline, order
+                time.sleep(0.2)
+            assert available(client, customer, "MUG-WHT") == before - 1
     finally:
         system.stop()

@@ -133,11 +133,13 @@ class ProcessingFailed(Message):
 
 @dataclass(frozen=True, slots=True)
 class ProcessingResumed(Message):
-    """Not published: an admin replaying the dead letter of a failed order applies it directly."""
+    """Not published: an admin replaying the dead letter of a failed order applies it directly.
+    With `lines`, the order starts again from its first step (its stock was released)."""
 
     topic: ClassVar[str] = PIPELINE_EVENTS
     actor: str
     reason: str
+    lines: tuple[Line, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,9 +5,10 @@ commands to send. Stale or duplicate events are answered with "no change". Cance
 giving up on it (`failed`, after a message about it was dead-lettered), releases its stock and
 refunds its payment, and events that arrive afterwards get the compensation they need (a late
 reservation is released, a late capture refunded), so no path leaves stock held or money taken
-for an order that will not be fulfilled. A failed order that never held stock nor took money
-(it failed at its first step) can be resumed by an admin replaying its dead letter: it goes back
-to pending, and the replayed message carries it on.
+for an order that will not be fulfilled. A failed order that took no money can be resumed by an
+admin replaying its dead letter: it goes back to pending, and either the replayed message carries
+it on (it never held stock) or it starts again with a new reservation (its stock was released).
+Money that was refunded is not taken again: such an order cannot resume.
 """
 
 from __future__ import annotations
@@ -101,10 +102,14 @@ def evolve(order: OrderState, decision: Decision) -> OrderState:
     undone = {STOCK for c in decision.commands if isinstance(c, m.ReleaseStock) and held_stock} | {
         PAYMENT for c in decision.commands if isinstance(c, m.RefundPayment) and took_money
     }
+    if order.status is S.FAILED and decision.status is S.PENDING:
+        undone, compensated = set(), frozenset[str]()  # resumed: it starts over, nothing undone
+    else:
+        compensated = order.compensated
     return replace(
         order,
         status=decision.status or order.status,
-        compensated=order.compensated | undone,
+        compensated=compensated | undone,
     )
 
 
@@ -160,8 +165,8 @@ def decide(order: OrderState, event: m.Event) -> Decision:
             if status not in TERMINAL_STATUSES:
                 compensation = _failure_compensation(order)
                 return _to(order, S.FAILED, *compensation, reason=f"{stage}: {reason}")
-        case m.ProcessingResumed(reason=reason):
-            return _resume(order, reason)
+        case m.ProcessingResumed(reason=reason, lines=lines):
+            return _resume(order, reason, lines)
         case m.StockReleased() | m.PaymentRefunded() | m.RefundDeclined():
             pass  # outcomes of compensation: recorded on the timeline, no status change
     return NO_CHANGE
@@ -175,16 +180,17 @@ def _cancel(order: OrderState, reason: str) -> Decision:
     return _to(order, S.CANCELLED, *_compensation(order), reason=reason)
 
 
-def _resume(order: OrderState, reason: str) -> Decision:
-    """Back to pending, for a failed order whose failure undid nothing: had it held stock or
-    taken money, those were given back, and replaying one message cannot take them again."""
+def _resume(order: OrderState, reason: str, lines: tuple[m.Line, ...]) -> Decision:
+    """Back to pending, reserving again if `lines` are given (its stock went back when it
+    failed); never for an order whose money went back: the same payment is not taken twice."""
     if order.status is not S.FAILED:
         raise OrderNotResumableError(f"an order in status {order.status} is not waiting to resume")
-    if order.compensated:
-        raise OrderNotResumableError(
-            f"its {' and '.join(sorted(order.compensated))} went back when it failed"
-        )
-    return _to(order, S.PENDING, reason=reason)
+    if PAYMENT in order.compensated:
+        raise OrderNotResumableError("its payment was refunded when it failed")
+    if STOCK in order.compensated and not lines:
+        raise OrderNotResumableError("its stock went back when it failed; it must reserve again")
+    commands = (m.ReserveStock(order.order_id, lines),) if lines else ()
+    return _to(order, S.PENDING, *commands, reason=reason)
 
 
 def _compensation(order: OrderState) -> tuple[m.Command, ...]:

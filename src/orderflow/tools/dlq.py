@@ -141,15 +141,16 @@ def replay(
     database_url: DatabaseUrl = None,
     broker_url: BrokerUrl = None,
 ) -> None:
-    """Deliver a dead letter to its group again (resuming its failed order if it can be)."""
+    """Deliver a dead letter to its group again (resuming or restarting its failed order)."""
     group, position = _parse_id(dead_letter)
     settings = _settings(data_dir=data_dir, database_url=database_url, broker_url=broker_url)
 
-    async def job(tools: DeadLetters) -> bool:
+    async def job(tools: DeadLetters) -> str:
         return await tools.replay(group, position, actor=_actor())
 
-    resumed = _run(settings, job)
-    typer.echo(f"replayed {dead_letter}" + ("; its order resumed" if resumed else ""))
+    outcome = _run(settings, job)
+    notes = {"resumed": "; its order resumed", "restarted": " by restarting its order"}
+    typer.echo(f"replayed {dead_letter}{notes.get(outcome, '')}")
 
 
 @dlq_app.command("discard")

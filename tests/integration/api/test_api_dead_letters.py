@@ -4,7 +4,8 @@ consumer groups run here, a round at a time until nothing moves, with an invento
 fails permanently for the messages a test poisons: so each test decides exactly what dies.
 
 Poison at the first step: the order fails holding nothing; fix the cause, replay, and it
-completes. Poison after payment: the order fails with its stock released and its capture
+completes. Poison after the reservation: it fails with its stock released; the replay restarts
+it and it completes. Poison after payment: it fails with its stock released and its capture
 refunded, a replay is refused (409) and the dead letter can be discarded. Only admins get in.
 """
 
@@ -182,7 +183,7 @@ async def test_a_poison_message_dead_letters_alone_and_its_replay_completes_the_
         flow.poison.clear()  # the cause is fixed
         replayed = api.http.post(f"{DLQ}/{dead['id']}/replay", headers=api.auth(admin()))
         assert replayed.status_code == 200, replayed.text
-        assert replayed.json() == {"id": dead["id"], "replayed": True, "order_resumed": True}
+        assert replayed.json() == {"id": dead["id"], "outcome": "resumed"}
         again = api.http.post(f"{DLQ}/{dead['id']}/replay", headers=api.auth(admin()))
         assert_problem(again, 404)
         await flow.run_until_quiet()
@@ -217,6 +218,7 @@ async def test_an_order_dead_lettered_after_payment_fails_with_stock_and_money_g
         refused = api.http.post(f"{DLQ}/{dead['id']}/replay", headers=api.auth(admin()))
         problem = assert_problem(refused, 409)
         assert problem["title"] == "Order cannot be resumed"
+        assert "payment was captured" in problem["detail"]
         assert dead_letters_of(api, order_id) == [dead]  # still there to decide on
 
         discarded = api.http.delete(f"{DLQ}/{dead['id']}", headers=api.auth(admin()))
@@ -227,25 +229,36 @@ async def test_an_order_dead_lettered_after_payment_fails_with_stock_and_money_g
     assert api.order(order_id, admin())["status"] == "failed"
 
 
-async def test_an_order_that_failed_after_reserving_is_not_resumed(api: Api) -> None:
-    """The saga's StockReserved dies: the order fails while pending, yet its stock was
-    reserved (and released by the failure), so one replayed message cannot carry it on."""
+@pytest.mark.parametrize(
+    ("poison", "group"), [(m.StockReserved, "orders"), (m.CapturePayment, "payment")]
+)
+async def test_an_order_that_failed_after_reserving_restarts_and_completes(
+    api: Api, poison: type[m.Message], group: str
+) -> None:
+    """Its stock was reserved and went back when it failed (the saga's StockReserved died, or
+    the capture did): the replay restarts it with a new reservation, and it completes."""
     before = available(api)
     async with pipeline(api) as flow:
         order_id = place(api)
-        flow.poison.add((m.StockReserved, order_id))
+        flow.poison.add((poison, order_id))
         await flow.run_until_quiet()
         assert api.order(order_id, admin())["status"] == "failed"
         assert available(api) == before
         [dead] = dead_letters_of(api, order_id)
-        assert (dead["group"], dead["message_type"]) == ("orders", "StockReserved")
+        assert (dead["group"], dead["message_type"]) == (group, poison.__name__)
 
         flow.poison.clear()
-        refused = api.http.post(f"{DLQ}/{dead['id']}/replay", headers=api.auth(admin()))
-        assert "reserved stock" in assert_problem(refused, 409)["detail"]
+        replayed = api.http.post(f"{DLQ}/{dead['id']}/replay", headers=api.auth(admin()))
+        assert replayed.status_code == 200, replayed.text
+        assert replayed.json()["outcome"] == "restarted"
+        assert dead_letters_of(api, order_id) == []  # superseded by the restart
+        assert_problem(api.http.post(f"{DLQ}/{dead['id']}/replay", headers=api.auth(admin())), 404)
         await flow.run_until_quiet()
-    assert api.order(order_id, admin())["status"] == "failed"
-    assert available(api) == before
+    doc = api.order(order_id, admin())
+    assert doc["status"] == "confirmed"
+    assert available(api) == before - 2
+    statuses = [e["status"] for e in doc["timeline"] if e["type"] != "StockReleased"]
+    assert statuses[-5:] == ["failed", "pending", "reserved", "paid", "confirmed"]
 
 
 async def test_dead_letters_page_and_refuse_bad_requests(api: Api) -> None:

@@ -241,6 +241,25 @@ def test_a_failed_order_that_gave_stock_back_cannot_resume() -> None:
         decide(failed, RESUME)
 
 
+def test_a_failed_order_whose_stock_went_back_restarts_with_a_new_reservation() -> None:
+    failed = fold([m.StockReserved(OID), m.ProcessingFailed(OID, stage="payment", reason="boom")])
+    restart = m.ProcessingResumed(OID, actor="admin:root", reason="replayed", lines=LINES)
+    decision = decide(failed, restart)
+    assert decision == Decision(S.PENDING, (m.ReserveStock(OID, LINES),), "replayed")
+    restarted = evolve(failed, decision)
+    assert restarted.compensated == frozenset()  # a new run: what it holds now is new
+    assert decide(restarted, m.StockReserved(OID)).status is S.RESERVED
+
+
+def test_a_failed_order_whose_payment_went_back_cannot_resume() -> None:
+    paid = fold([m.StockReserved(OID), m.PaymentCaptured(OID, "pay-1", TOTAL, CURRENCY)])
+    failed = evolve(paid, decide(paid, FAILED))
+    assert failed.compensated == frozenset({"stock", "payment"})
+    restart = m.ProcessingResumed(OID, actor="admin:root", reason="replayed", lines=LINES)
+    with pytest.raises(OrderNotResumableError, match="payment was refunded"):
+        decide(failed, restart)
+
+
 @pytest.mark.parametrize("status", sorted(set(S) - {S.FAILED}))
 def test_only_a_failed_order_resumes(status: OrderStatus) -> None:
     with pytest.raises(OrderNotResumableError, match=f"status {status}"):

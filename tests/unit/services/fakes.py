@@ -21,7 +21,7 @@ from orderflow.domain.pricing import CatalogEntry
 from orderflow.ports.attempts import FailedAttempt
 from orderflow.ports.broker import OutgoingMessage
 from orderflow.ports.errors import ConcurrentUpdateError
-from orderflow.ports.inventory import HELD, InventoryChanges, Reservation
+from orderflow.ports.inventory import HELD, RELEASED, InventoryChanges, Reservation
 from orderflow.ports.ledger import CAPTURE, LedgerEntry
 from orderflow.ports.orders import Change, NewOrder, OrderRow
 from orderflow.ports.outbox import OutboxRow
@@ -181,6 +181,9 @@ class FakeInventory:
             # The database's CHECK constraints: the transaction fails, so nothing is kept.
             if level[1] < 0 or level[0] < level[1]:
                 raise ValueError(f"stock of {key} would be {level}")
+        for oid in {oid for oid, _ in changes.new_reservations}:
+            held = [r for r in self._s.reservations.get(oid, []) if r.status != RELEASED]
+            self._s.reservations[oid] = held
         for oid, a in changes.new_reservations:
             self._s.reservations.setdefault(oid, []).append(
                 Reservation(a.sku, a.warehouse, a.quantity, HELD)

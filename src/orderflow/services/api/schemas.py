@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -198,5 +198,6 @@ class DeadLetterPage(BaseModel):
 
 class ReplayOut(BaseModel):
     id: str
-    replayed: bool
-    order_resumed: bool
+    # replayed: delivered again as it was; resumed: its failed order went back to pending first;
+    # restarted: its failed order starts over with a new reservation (the letter was removed)
+    outcome: Literal["replayed", "resumed", "restarted"]

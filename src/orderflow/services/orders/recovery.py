@@ -8,11 +8,15 @@ OrderNotResumableError         (domain) the dead letter would carry on a failed 
 
 Replay delivers the message to its group again. Most dead letters failed their order (the
 consumer reported it: `failed`, stock released, capture refunded), and a failed order ignores
-what comes after, so replaying a message that moves an order on first resumes its order
-(failed -> pending, on its timeline with the admin as actor), in one transaction, then replays;
-the message's success then carries the order on to the end. That is only sound while the order
-never held stock nor took money: those went back when it failed, and one message cannot take
-them again, so such an order is refused (its customer must order again; discard the letter).
+what comes after, so a message that would move a failed order on first brings the order back
+(ProcessingResumed: failed -> pending, on its timeline with the admin as actor):
+- it never held stock (it failed at its first step): resumed, then the message is replayed and
+  its success carries the order on to the end;
+- its stock was reserved and went back: restarted, with a new reservation, and the dead letter
+  is removed instead of replayed (delivered now, out of step, it could take money for an order
+  that holds no stock); the order runs through every step again;
+- its payment was captured (and refunded when it failed): refused, since the same payment (its
+  idempotency keys are per order) is not taken twice; the customer must order again.
 A compensation (a release, a refund) or a message whose order is live or finished is replayed as
 it is: a refund that failed for a cancelled order, replayed once the provider is back, refunds.
 """
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 import structlog
@@ -50,6 +54,11 @@ _COMPENSATION = (
 
 class DeadLetterNotFoundError(LookupError):
     pass
+
+
+# replayed: delivered again as it is; resumed: its failed order back to pending, then delivered
+# again; restarted: its failed order back to pending with a new reservation, the letter removed.
+ReplayOutcome = Literal["replayed", "resumed", "restarted"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,18 +167,25 @@ class DeadLetters:
             None if order is None else order["status"],
         )
 
-    async def replay(self, group: str, position: int, *, actor: str) -> bool:
-        """Deliver it to its group again, resuming its failed order first (see the module);
-        True if an order was resumed."""
+    async def replay(self, group: str, position: int, *, actor: str) -> ReplayOutcome:
+        """Deliver it to its group again, resuming or restarting its failed order first (see
+        the module); says which it did."""
         view = _view(await self._record(group, position))
         with structlog.contextvars.bound_contextvars(order_id=view.order_id):
-            resumed = False
-            if view.message is not None and not isinstance(view.message, _COMPENSATION):
-                resumed = await self._resume(view.message.order_id, group, position, actor)
-            if not await self._broker.replay_dead_letter(group, position):
-                raise DeadLetterNotFoundError(f"{group}/{position}")
-            log.info("dead letter replayed", group=group, position=position, actor=actor)
-        return resumed
+            plan = await self._plan(view)
+            if plan == "restarted":
+                # Superseded by the restart's own messages: taken out first, so that a restart
+                # that fails after it leaves a failed order, never a letter to replay twice.
+                if not await self._broker.discard_dead_letter(group, position):
+                    raise DeadLetterNotFoundError(f"{group}/{position}")
+                await self._resume(view, actor, restart=True)
+            else:
+                if plan == "resumed":
+                    await self._resume(view, actor, restart=False)
+                if not await self._broker.replay_dead_letter(group, position):
+                    raise DeadLetterNotFoundError(f"{group}/{position}")
+            log.info("dead letter replayed", group=group, position=position, outcome=plan)
+        return plan
 
     async def discard(self, group: str, position: int, *, actor: str) -> None:
         view = _view(await self._record(group, position))
@@ -184,23 +200,37 @@ class DeadLetters:
             actor=actor,
         )
 
-    async def _resume(self, order_id: str, group: str, position: int, actor: str) -> bool:
+    async def _plan(self, view: DeadLetterView) -> ReplayOutcome:
+        message = view.message
+        if message is None or isinstance(message, _COMPENSATION):
+            return "replayed"
+        async with self._storage.read() as reads:
+            order = await reads.queries.get(message.order_id, None)
+            if order is None or order["status"] != OrderStatus.FAILED:
+                return "replayed"
+            if await reads.payments.capture_of(message.order_id) is not None:
+                raise OrderNotResumableError(
+                    "its payment was captured before it failed and refunded when it failed; "
+                    "the customer must order again (discard the dead letter)"
+                )
+        async with self._storage.write() as tx:  # reservations are read on the write side
+            held = (await tx.inventory.reservations([message.order_id])).get(message.order_id)
+        return "restarted" if held else "resumed"
+
+    async def _resume(self, view: DeadLetterView, actor: str, *, restart: bool) -> None:
+        """failed -> pending in one transaction, with a new reservation if `restart`."""
+        assert view.message is not None
+        order_id, record = view.message.order_id, view.record
+        reason = f"dead letter {record.group}/{record.position} replayed"
         async with self._storage.write() as tx:
             order = await tx.queries.get(order_id, None)
-            if order is None or order["status"] != OrderStatus.FAILED:
-                return False
-            held = (await tx.inventory.reservations([order_id])).get(order_id)
-            if held or await tx.payments.capture_of(order_id) is not None:
-                raise OrderNotResumableError(
-                    "it had reserved stock or captured its payment before it failed, and those "
-                    "went back; the customer must order again (discard the dead letter)"
-                )
-            reason = f"dead letter {group}/{position} replayed"
-            resume = m.ProcessingResumed(order_id, actor, reason)
+            if order is None:
+                raise DeadLetterNotFoundError(f"order {order_id}")
+            lines = tuple(m.Line(line["sku"], line["quantity"]) for line in order["lines"])
+            resume = m.ProcessingResumed(order_id, actor, reason, lines if restart else ())
             [produced] = await apply_events(tx.orders, [resume], actor=actor)
             await tx.outbox.add([encode(msg) for msg in produced or []])
-        log.info("failed order resumed", group=group, position=position, actor=actor)
-        return True
+        log.info("failed order resumed", restart=restart, actor=actor)
 
     async def _record(self, group: str, position: int) -> DeadLetterRecord:
         record = await self._broker.dead_letter(self._known(group), position)

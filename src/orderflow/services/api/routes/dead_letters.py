@@ -104,19 +104,19 @@ async def show_dead_letter(
     "/{group}/{position}/replay",
     response_model=ReplayOut,
     responses={**_RESPONSES, **documented(409)},
-    summary="Deliver it to its group again (resuming its failed order if it can be)",
+    summary="Deliver it to its group again (resuming or restarting its failed order)",
 )
 async def replay_dead_letter(
     group: Group, position: Position, ctx: Context, who: AdminIdentity
 ) -> Response:
     tools = await _tools(ctx)
     try:
-        resumed = await tools.replay(group, position, actor=f"admin:{who.subject}")
+        outcome = await tools.replay(group, position, actor=f"admin:{who.subject}")
     except DeadLetterNotFoundError as exc:
         raise _not_found(exc) from exc
     except OrderNotResumableError as exc:
         raise ProblemError(409, "Order cannot be resumed", str(exc)) from exc
-    return _json({"id": f"{group}/{position}", "replayed": True, "order_resumed": resumed})
+    return _json({"id": f"{group}/{position}", "outcome": outcome})
 
 
 @router.delete(
