@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from orderflow.adapters.db.audit import audit
 from orderflow.bootstrap import (
     build_broker,
     build_database,
@@ -25,6 +26,7 @@ from orderflow.bootstrap import (
     build_storage,
     consumer_spec,
     declare_topology,
+    open_database,
     redelivery_policy,
 )
 from orderflow.config import Settings
@@ -139,6 +141,17 @@ def dead_letters_of(api: Api, order_id: str) -> list[dict[str, Any]]:
     return [d for d in response.json()["items"] if d["order_id"] == order_id]
 
 
+async def assert_invariants(api: Api) -> None:
+    """`orderflow audit`'s checks hold, also for orders resumed or restarted."""
+    settings = Settings(data_dir=api.system.data_dir)
+
+    async def check() -> dict[str, list[str]]:
+        async with open_database(settings) as db, db.read() as conn:
+            return await audit(conn)
+
+    assert await check() == {}
+
+
 def place(api: Api) -> str:
     response = api.place(customer(), [(SKU, 2)])
     assert response.status_code == 202, response.text
@@ -194,6 +207,7 @@ async def test_a_poison_message_dead_letters_alone_and_its_replay_completes_the_
     events = timeline(api, poisoned)
     assert "ProcessingFailed" in [t for t, _ in events]
     assert [t for t, a in events if a.startswith("admin:")] == ["ProcessingResumed"]
+    await assert_invariants(api)
 
 
 async def test_an_order_dead_lettered_after_payment_fails_with_stock_and_money_given_back(
@@ -227,6 +241,7 @@ async def test_an_order_dead_lettered_after_payment_fails_with_stock_and_money_g
         assert dead_letters_of(api, order_id) == []
         await flow.run_until_quiet()
     assert api.order(order_id, admin())["status"] == "failed"
+    await assert_invariants(api)
 
 
 @pytest.mark.parametrize(
@@ -259,6 +274,30 @@ async def test_an_order_that_failed_after_reserving_restarts_and_completes(
     assert available(api) == before - 2
     statuses = [e["status"] for e in doc["timeline"] if e["type"] != "StockReleased"]
     assert statuses[-5:] == ["failed", "pending", "reserved", "paid", "confirmed"]
+    await assert_invariants(api)
+
+
+async def test_a_replay_before_the_fix_fails_again_and_can_be_replayed_again(api: Api) -> None:
+    async with pipeline(api) as flow:
+        order_id = place(api)
+        flow.poison.add((m.ReserveStock, order_id))
+        await flow.run_until_quiet()
+        [first] = dead_letters_of(api, order_id)
+        replayed = api.http.post(f"{DLQ}/{first['id']}/replay", headers=api.auth(admin()))
+        assert replayed.json()["outcome"] == "resumed"
+        await flow.run_until_quiet()  # still poisoned
+
+        assert api.order(order_id, admin())["status"] == "failed"
+        [second] = dead_letters_of(api, order_id)
+        assert second["position"] > first["position"]
+        await assert_invariants(api)  # failed twice, resumed once in between
+
+        flow.poison.clear()
+        replayed = api.http.post(f"{DLQ}/{second['id']}/replay", headers=api.auth(admin()))
+        assert replayed.json()["outcome"] == "resumed"
+        await flow.run_until_quiet()
+    assert api.order(order_id, admin())["status"] == "confirmed"
+    await assert_invariants(api)
 
 
 async def test_dead_letters_page_and_refuse_bad_requests(api: Api) -> None:
