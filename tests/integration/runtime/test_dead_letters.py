@@ -31,6 +31,7 @@ from orderflow.ports.broker import Broker, Consumer, DeadLetter, Delivery
 from orderflow.ports.orders import NewOrder
 from orderflow.ports.storage import Storage
 from orderflow.services.orders.intake import OrderIntake
+from orderflow.services.orders.recovery import DeadLetters
 from orderflow.services.relay.relay import OutboxRelay
 from orderflow.services.runtime.dead_letters import DeadLetterWatcher
 
@@ -183,3 +184,26 @@ async def test_every_dead_letter_is_reported_whatever_the_backlog(tmp_path: Path
     assert swept == [8, 0, 0]
     failed = sorted(msg.order_id for msg in published if isinstance(msg, m.ProcessingFailed))
     assert failed == sorted(orders)
+
+
+async def test_a_replayed_message_buried_again_is_reported_again(tmp_path: Path) -> None:
+    """A replay forgets the message's failure report: buried again, this time by its lease
+    running out (no consumer reports that), the sweep reports it, so its order fails again
+    instead of waiting forever."""
+    settings = Settings(data_dir=tmp_path, max_attempts=1, ack_wait=0.2)
+    async with stage("inventory", settings) as inventory:
+        wrong = encode(m.StockReserved(str(uuid.uuid4())))
+        await inventory.broker.publish([dataclasses.replace(wrong, topic=m.INVENTORY_COMMANDS)])
+        assert await inventory.round() == 1  # dead-lettered and reported by the consumer
+        [dead] = await inventory.broker.dead_letters("inventory")
+        tools = DeadLetters(inventory.broker, inventory.db, ["inventory"])
+        assert await tools.replay("inventory", dead.position, actor="test") == "replayed"
+
+        [again] = await inventory.consumer.fetch(10, 1.0)  # taken, never settled
+        assert again.message_id == dead.message_id
+        deadline = asyncio.get_running_loop().time() + 10
+        while not await inventory.broker.dead_letters("inventory"):
+            assert asyncio.get_running_loop().time() < deadline
+            assert await inventory.consumer.fetch(10, 0.1) == []
+        swept = await DeadLetterWatcher(inventory.db, inventory.broker, ["inventory"]).sweep()
+    assert swept == 1

@@ -219,6 +219,9 @@ class FakeProcessedMessages:
     async def seen(self, message_ids: Sequence[str]) -> set[str]:
         return {mid for mid in message_ids if (self._consumer, mid) in self._s.processed}
 
+    async def forget(self, message_ids: Sequence[str]) -> None:
+        self._s.processed -= {(self._consumer, mid) for mid in message_ids}
+
     async def mark(self, message_ids: Sequence[str]) -> None:
         for mid in message_ids:
             key = (self._consumer, mid)

@@ -36,8 +36,9 @@ from orderflow.domain.order import OrderStatus
 from orderflow.messaging.envelope import MalformedMessageError, decode, encode
 from orderflow.ports.attempts import FailedAttempt
 from orderflow.ports.broker import Broker, DeadLetterRecord
-from orderflow.ports.storage import Storage
+from orderflow.ports.storage import Storage, Writes
 from orderflow.services.orders.transitions import apply_events
+from orderflow.services.runtime.dead_letters import REPORTED_BY, report_key
 
 log = structlog.get_logger()
 
@@ -180,8 +181,7 @@ class DeadLetters:
                     raise DeadLetterNotFoundError(f"{group}/{position}")
                 await self._resume(view, actor, restart=True)
             else:
-                if plan == "resumed":
-                    await self._resume(view, actor, restart=False)
+                await self._resume(view, actor, restart=False, order=plan == "resumed")
                 if not await self._broker.replay_dead_letter(group, position):
                     raise DeadLetterNotFoundError(f"{group}/{position}")
             log.info("dead letter replayed", group=group, position=position, outcome=plan)
@@ -217,20 +217,32 @@ class DeadLetters:
             held = (await tx.inventory.reservations([message.order_id])).get(message.order_id)
         return "restarted" if held else "resumed"
 
-    async def _resume(self, view: DeadLetterView, actor: str, *, restart: bool) -> None:
-        """failed -> pending in one transaction, with a new reservation if `restart`."""
-        assert view.message is not None
-        order_id, record = view.message.order_id, view.record
-        reason = f"dead letter {record.group}/{record.position} replayed"
+    async def _resume(
+        self, view: DeadLetterView, actor: str, *, restart: bool, order: bool = True
+    ) -> None:
+        """failed -> pending in one transaction (if `order`), with a new reservation if
+        `restart`. Either way the message's failure report is forgotten: should the replayed
+        message be buried again, that is a new failure to report (by the consumer, or by the
+        sweep if its lease runs out), and it must fail its order again."""
+        record = view.record
         async with self._storage.write() as tx:
-            order = await tx.queries.get(order_id, None)
-            if order is None:
-                raise DeadLetterNotFoundError(f"order {order_id}")
-            lines = tuple(m.Line(line["sku"], line["quantity"]) for line in order["lines"])
-            resume = m.ProcessingResumed(order_id, actor, reason, lines if restart else ())
-            [produced] = await apply_events(tx.orders, [resume], actor=actor)
-            await tx.outbox.add([encode(msg) for msg in produced or []])
+            await tx.processed(REPORTED_BY).forget([report_key(record.group, record.message_id)])
+            if not order or view.message is None:
+                return
+            await self._resume_order(tx, view.message.order_id, record, actor, restart=restart)
         log.info("failed order resumed", restart=restart, actor=actor)
+
+    async def _resume_order(
+        self, tx: Writes, order_id: str, record: DeadLetterRecord, actor: str, *, restart: bool
+    ) -> None:
+        reason = f"dead letter {record.group}/{record.position} replayed"
+        order = await tx.queries.get(order_id, None)
+        if order is None:
+            raise DeadLetterNotFoundError(f"order {order_id}")
+        lines = tuple(m.Line(line["sku"], line["quantity"]) for line in order["lines"])
+        resume = m.ProcessingResumed(order_id, actor, reason, lines if restart else ())
+        [produced] = await apply_events(tx.orders, [resume], actor=actor)
+        await tx.outbox.add([encode(msg) for msg in produced or []])
 
     async def _record(self, group: str, position: int) -> DeadLetterRecord:
         record = await self._broker.dead_letter(self._known(group), position)
