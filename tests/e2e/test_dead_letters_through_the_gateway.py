@@ -13,7 +13,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.support.system import System, order_body
+from tests.support.system import System, free_port, order_body
 
 ADMIN_LINE = re.compile(r"Demo admin \(shown once\):\s+(\S+) / (\S+)")
 DLQ = "/api/v1/admin/dead-letters"
@@ -35,7 +35,8 @@ def test_an_admin_sees_a_dead_letter_and_its_replay_completes_the_order(
 ) -> None:
     # tok_fail_transient fails twice before it succeeds: two attempts are not enough.
     policies = json.dumps({"payment": {"max_attempts": 2, "base_delay": 0.05, "max_delay": 0.1}})
-    system = System(tmp_path / "data", env={"ORDERFLOW_RETRY_POLICIES": policies})
+    env = {"ORDERFLOW_RETRY_POLICIES": policies, "ORDERFLOW_STREAM_PORT": str(free_port())}
+    system = System(tmp_path / "data", env=env)
     system.start()
     try:
         with httpx.Client(base_url=system.public_url, timeout=10) as client:
