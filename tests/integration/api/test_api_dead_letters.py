@@ -335,6 +335,9 @@ async def test_dead_letters_page_and_refuse_bad_requests(api: Api) -> None:
     assert [a["outcome"] for a in shown["attempt_log"]] == ["dead_letter"]
 
     assert_problem(api.get(DLQ, admin(), cursor="not-a-cursor"), 400)
+    first_page = api.get(DLQ, admin(), group="inventory", limit=1).json()
+    other_listing = {"group": "orders", "cursor": first_page["next_cursor"]}
+    assert_problem(api.get(DLQ, admin(), **other_listing), 400)
     assert_problem(api.get(DLQ, admin(), group="no-such-group"), 404)
     assert_problem(api.get(f"{DLQ}/inventory/999999", admin()), 404)
     assert_problem(api.get(f"{DLQ}/no-such-group/1", admin()), 404)

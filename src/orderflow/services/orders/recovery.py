@@ -3,6 +3,7 @@ discard. A dead letter is named by its consumer group and its position there.
 
 DeadLetterNotFoundError        no such group, or no such dead letter (any more: replayed or
                                discarded already, so repeating a command changes nothing)
+BadCursorError                 a listing's cursor that is not for this listing
 OrderNotResumableError         (domain) the dead letter would carry on a failed order whose
                                failure gave back stock it held or money it took
 
@@ -55,6 +56,10 @@ _COMPENSATION = (
 
 class DeadLetterNotFoundError(LookupError):
     pass
+
+
+class BadCursorError(ValueError):
+    """A cursor of another listing (another group's)."""
 
 
 # replayed: delivered again as it is; resumed: its failed order back to pending, then delivered
@@ -146,7 +151,9 @@ class DeadLetters:
         cursor of the next page (None: this was the last)."""
         groups = self.groups if group is None else (self._known(group),)
         if after is not None:
-            groups = groups[groups.index(self._known(after.group)) :]
+            if after.group not in groups:
+                raise BadCursorError(f"the cursor is for group {after.group!r}")
+            groups = groups[groups.index(after.group) :]
         found: list[DeadLetterView] = []
         for name in groups:
             start = after.position if after is not None and after.group == name else 0

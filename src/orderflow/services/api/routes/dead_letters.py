@@ -19,6 +19,7 @@ from orderflow.domain.errors import OrderNotResumableError
 from orderflow.services.api.deps import PROBLEM_RESPONSES, AdminIdentity, Context
 from orderflow.services.api.schemas import DeadLetterDetailOut, DeadLetterPage, ReplayOut
 from orderflow.services.orders.recovery import (
+    BadCursorError,
     Cursor,
     DeadLetterNotFoundError,
     DeadLetters,
@@ -81,6 +82,8 @@ async def list_dead_letters(
         views, following = await tools.page(group, after, limit)
     except DeadLetterNotFoundError as exc:
         raise _not_found(exc) from exc
+    except BadCursorError as exc:
+        raise ProblemError(400, "Bad cursor", "the cursor is not one of this listing") from exc
     return _json(
         {
             "items": [v.summary() for v in views],
