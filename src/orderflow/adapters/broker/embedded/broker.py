@@ -131,7 +131,9 @@ class EmbeddedBroker:
     async def replay_dead_letter(self, group: str, position: int) -> bool:
         replayed = await self.run(store.replay_dead_letter, group, position, time.time())
         if replayed:
-            self.notify()
+            # The group's members may be in this process or another (an admin's command).
+            self.notify(group)
+            self.notify_others()
         return replayed
 
     async def discard_dead_letter(self, group: str, position: int) -> bool:
