@@ -23,7 +23,7 @@ from orderflow.adapters.db.storage import SqlStorage
 from orderflow.adapters.payments.simulator import SimulatedPaymentGateway
 from orderflow.adapters.urls import redact_url
 from orderflow.adapters.wakeup import PostgresWakeup, UnixSocketWakeup
-from orderflow.config import Settings
+from orderflow.config import RetryPolicySettings, Settings
 from orderflow.demo.catalog import seed_demo_catalog
 from orderflow.ports.broker import Broker, ConsumerSpec
 from orderflow.ports.payments import PaymentGateway
@@ -31,6 +31,7 @@ from orderflow.ports.storage import Storage
 from orderflow.ports.wakeup import OUTBOX, Wakeup
 from orderflow.services.inventory.handler import InventoryHandler
 from orderflow.services.orders.intake import OrderIntake
+from orderflow.services.orders.recovery import DeadLetters
 from orderflow.services.orders.saga import OrderSaga
 from orderflow.services.payment.answers import PaymentAnswer
 from orderflow.services.payment.handler import PaymentHandler
@@ -40,7 +41,12 @@ from orderflow.services.runtime.dead_letters import DeadLetterWatcher
 from orderflow.services.runtime.handler import Handler
 from orderflow.services.runtime.health import HealthServer
 from orderflow.services.runtime.retention import ProcessedPruner
-from orderflow.services.runtime.retrying import retry_until_stopped, wait_until_reachable
+from orderflow.services.runtime.retrying import (
+    Backoff,
+    RedeliveryPolicy,
+    retry_until_stopped,
+    wait_until_reachable,
+)
 
 if TYPE_CHECKING:
     # Only the process serving one of these imports it (see each builder): a worker needs no
@@ -123,6 +129,7 @@ def build_api(settings: Settings, db: Database | None = None) -> FastAPI:
     from orderflow.services.api.context import ApiContext
 
     storage = build_storage(db or build_database(settings))
+    broker = build_broker(settings)  # connected on an admin's first dead-letter request
     ctx = ApiContext(
         db=storage,
         intake=OrderIntake(
@@ -132,6 +139,8 @@ def build_api(settings: Settings, db: Database | None = None) -> FastAPI:
         ),
         catalog=CatalogCache(storage),
         verifier=load_verifier(settings.identity_jwks_file),
+        dead_letters=DeadLetters(broker, storage, WORKERS),
+        broker=broker,
     )
     return create_api_app(ctx, readiness={"database": storage.ping})
 
@@ -279,12 +288,30 @@ TOPOLOGY: dict[str, tuple[str, ...]] = {
 WORKERS = tuple(TOPOLOGY)
 
 
+def redelivery_policy(name: str, settings: Settings) -> RedeliveryPolicy:
+    """The group's retry policy: its entry of `retry_policies` over the general settings."""
+    unknown = sorted(set(settings.retry_policies) - set(WORKERS))
+    if unknown:
+        raise ValueError(
+            f"retry_policies names no consumer group: {', '.join(unknown)} "
+            f"(the groups: {', '.join(WORKERS)})"
+        )
+    own = settings.retry_policies.get(name, RetryPolicySettings())
+    return RedeliveryPolicy(
+        max_attempts=own.max_attempts or settings.max_attempts,
+        backoff=Backoff(
+            first=own.base_delay or settings.retry_base_delay,
+            cap=own.max_delay or settings.retry_max_delay,
+        ),
+    )
+
+
 def consumer_spec(name: str, settings: Settings) -> ConsumerSpec:
     return ConsumerSpec(
         group=name,
         topics=TOPOLOGY[name],
         max_in_flight=settings.batch_size,
-        max_attempts=settings.max_attempts,
+        max_attempts=redelivery_policy(name, settings).max_attempts,
         ack_wait=settings.ack_wait,
     )
 
@@ -329,8 +356,7 @@ def _runner(
         consumer_spec(handler.group, settings),
         broker,
         storage,
-        retry_base=settings.retry_base_delay,
-        retry_cap=settings.retry_max_delay,
+        policy=redelivery_policy(handler.group, settings),
         on_committed=on_committed,
     )
 

@@ -14,6 +14,7 @@ from orderflow import admin_commands
 from orderflow.config import Settings
 from orderflow.processes.logs import configure_logging
 from orderflow.tools.bench.command import bench as bench_command
+from orderflow.tools.dlq import dlq_app
 
 # A crash's traceback shows no local variables: they hold settings and URLs with passwords.
 app = typer.Typer(
@@ -383,6 +384,7 @@ def audit(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
 
 
 app.command("bench")(bench_command)
+app.add_typer(dlq_app, name="dlq")
 
 
 def main() -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # URL schemes people copy (hosting providers give `postgres://...`), and the async driver each
@@ -57,6 +57,16 @@ def embedded_broker_file(broker_url: str) -> Path | None:
     return Path("/" + path.lstrip("/")).resolve() if scheme == "embedded" and path else None
 
 
+class RetryPolicySettings(BaseModel):
+    """A consumer group's retry policy; what is left out comes from the general settings."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_attempts: int | None = Field(None, ge=1)
+    base_delay: float | None = Field(None, gt=0)
+    max_delay: float | None = Field(None, gt=0)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
 
@@ -91,9 +101,13 @@ class Settings(BaseSettings):
     payment_simulator_path: Path = Field(Path(""), description="the simulated provider's ledger")
 
     # Pipeline tuning.
-    max_attempts: int = 5
-    retry_base_delay: float = 0.2
-    retry_max_delay: float = 30.0
+    max_attempts: int = Field(5, ge=1, description="deliveries of a failing message, then DLQ")
+    retry_base_delay: float = Field(0.2, gt=0, description="seconds before a first redelivery")
+    retry_max_delay: float = Field(30.0, gt=0, description="cap of the growing redelivery delay")
+    retry_policies: dict[str, RetryPolicySettings] = Field(
+        default_factory=dict,
+        description='one consumer group\'s own, e.g. {"payment": {"max_attempts": 8}}',
+    )
     ack_wait: float = 30.0
     batch_size: int = 200
     # Orders waiting for the API's next commit; beyond it, POST answers 503 with Retry-After.

@@ -275,6 +275,67 @@ class BrokerContract:
         assert positions == sorted(set(positions))
         assert positions[0] > 0
 
+    async def dead_letter_one(self, broker: Broker, consumer: Consumer) -> DeadLetterRecord:
+        """Publish msg-1 and msg-2, dead-letter msg-1 and ack msg-2; msg-1's dead letter."""
+        await broker.publish([message(1), message(2)])
+        got = {d.message_id: d for d in await self.fetch_until(consumer, 2, within=self.grace)}
+        await consumer.settle([(got["msg-1"], DeadLetter("poison")), (got["msg-2"], Ack())])
+        [dead] = await self.wait_for_dead_letters(broker, consumer, "workers")
+        return dead
+
+    async def test_a_dead_letter_is_read_by_its_position(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec())
+        dead = await self.dead_letter_one(broker, consumer)
+
+        assert await broker.dead_letter("workers", dead.position) == dead
+        assert await broker.dead_letter("workers", dead.position + 1) is None
+        assert await broker.dead_letter("some-other-group", dead.position) is None
+
+    async def test_a_replayed_dead_letter_reaches_its_group_once(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = await make_broker()
+        others = await broker.consumer(self.spec("others"))
+        consumer = await broker.consumer(self.spec())
+        dead = await self.dead_letter_one(broker, consumer)
+        assert len(await self.drain(others, 2)) == 2
+
+        assert await broker.replay_dead_letter("workers", dead.position) is True
+        assert await broker.replay_dead_letter("workers", dead.position) is False
+
+        [again] = await self.fetch_until(consumer, 1, within=self.grace)
+        assert (again.topic, again.key, again.message_id, again.payload, again.attempt) == (
+            TOPIC,
+            "order-1",
+            "msg-1",
+            b'{"n": 1}',
+            1,
+        )
+        assert dict(again.headers) == {"content-type": "application/json", "n": "1"}
+        assert await broker.dead_letters("workers") == []
+        # Failing again buries it again, after the first.
+        await consumer.settle([(again, DeadLetter("still poison"))])
+        [reburied] = await self.wait_for_dead_letters(broker, consumer, "workers")
+        assert (reburied.message_id, reburied.reason) == ("msg-1", "still poison")
+        assert reburied.position > dead.position
+        assert await broker.dead_letter("workers", dead.position) is None
+        # Only the group that buried it gets the replay.
+        assert await others.fetch(10, timeout=self.quiet) == []
+
+    async def test_a_discarded_dead_letter_is_gone(self, make_broker: BrokerFactory) -> None:
+        broker = await make_broker()
+        consumer = await broker.consumer(self.spec())
+        dead = await self.dead_letter_one(broker, consumer)
+
+        assert await broker.discard_dead_letter("workers", dead.position) is True
+
+        assert await broker.discard_dead_letter("workers", dead.position) is False
+        assert await broker.replay_dead_letter("workers", dead.position) is False
+        assert await broker.dead_letter("workers", dead.position) is None
+        assert await broker.dead_letters("workers") == []
+        assert await consumer.fetch(10, timeout=self.quiet) == []
+
     async def wait_for_dead_letters(
         self, broker: Broker, consumer: Consumer, group: str
     ) -> list[DeadLetterRecord]:

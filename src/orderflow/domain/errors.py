@@ -3,7 +3,9 @@
 DomainError                      a rule of the domain was broken (permanent)
 ├── InvalidMoneyError            bad amount or currency
 ├── InvalidTransitionError       the state machine refuses a transition
-└── OrderNotCancellableError     cancelling an order that already left the warehouse
+├── OrderNotCancellableError     cancelling an order that already left the warehouse
+└── OrderNotResumableError       resuming an order that is not failed, or whose failure undid
+                                 a hold or a payment
 """
 
 
@@ -20,4 +22,8 @@ class InvalidTransitionError(DomainError):
 
 
 class OrderNotCancellableError(DomainError):
+    pass
+
+
+class OrderNotResumableError(DomainError):
     pass

@@ -132,6 +132,17 @@ class ProcessingFailed(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class ProcessingResumed(Message):
+    """Not published: an admin replaying the dead letter of a failed order applies it directly.
+    With `lines`, the order starts again from its first step (its stock was released)."""
+
+    topic: ClassVar[str] = PIPELINE_EVENTS
+    actor: str
+    reason: str
+    lines: tuple[Line, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class OrderStatusChanged(Message):
     topic: ClassVar[str] = ORDER_STATUS_CHANGED
     status: str
@@ -152,6 +163,7 @@ Event = (
     | RefundDeclined
     | CancellationRequested
     | ProcessingFailed
+    | ProcessingResumed
 )
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
@@ -172,6 +184,7 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         RefundDeclined,
         CancellationRequested,
         ProcessingFailed,
+        ProcessingResumed,
         OrderStatusChanged,
     )
 }

@@ -5,7 +5,10 @@ commands to send. Stale or duplicate events are answered with "no change". Cance
 giving up on it (`failed`, after a message about it was dead-lettered), releases its stock and
 refunds its payment, and events that arrive afterwards get the compensation they need (a late
 reservation is released, a late capture refunded), so no path leaves stock held or money taken
-for an order that will not be fulfilled.
+for an order that will not be fulfilled. A failed order that took no money can be resumed by an
+admin replaying its dead letter: it goes back to pending, and either the replayed message carries
+it on (it never held stock) or it starts again with a new reservation (its stock was released).
+Money that was refunded is not taken again: such an order cannot resume.
 """
 
 from __future__ import annotations
@@ -14,7 +17,11 @@ from dataclasses import dataclass, field, replace
 from enum import StrEnum
 
 from orderflow.domain import messages as m
-from orderflow.domain.errors import InvalidTransitionError, OrderNotCancellableError
+from orderflow.domain.errors import (
+    InvalidTransitionError,
+    OrderNotCancellableError,
+    OrderNotResumableError,
+)
 
 
 class OrderStatus(StrEnum):
@@ -42,10 +49,12 @@ ALLOWED_TRANSITIONS: dict[OrderStatus, frozenset[OrderStatus]] = {
     S.REJECTED: frozenset(),
     S.PAYMENT_FAILED: frozenset(),
     S.CANCELLED: frozenset(),
-    S.FAILED: frozenset(),
+    # Only an admin's resume leaves it (see ProcessingResumed in decide).
+    S.FAILED: frozenset({S.PENDING}),
 }
 
-TERMINAL_STATUSES = frozenset(s for s, nxt in ALLOWED_TRANSITIONS.items() if not nxt)
+# Where the pipeline is done with an order. A failed order waits for an admin, so it counts.
+TERMINAL_STATUSES = frozenset(s for s, nxt in ALLOWED_TRANSITIONS.items() if not nxt) | {S.FAILED}
 
 # Statuses in which the pipeline owes the order nothing more until shipping starts.
 SETTLED_STATUSES = TERMINAL_STATUSES | {S.CONFIRMED}
@@ -93,10 +102,14 @@ def evolve(order: OrderState, decision: Decision) -> OrderState:
     undone = {STOCK for c in decision.commands if isinstance(c, m.ReleaseStock) and held_stock} | {
         PAYMENT for c in decision.commands if isinstance(c, m.RefundPayment) and took_money
     }
+    if order.status is S.FAILED and decision.status is S.PENDING:
+        undone, compensated = set(), frozenset[str]()  # resumed: it starts over, nothing undone
+    else:
+        compensated = order.compensated
     return replace(
         order,
         status=decision.status or order.status,
-        compensated=order.compensated | undone,
+        compensated=compensated | undone,
     )
 
 
@@ -152,6 +165,8 @@ def decide(order: OrderState, event: m.Event) -> Decision:
             if status not in TERMINAL_STATUSES:
                 compensation = _failure_compensation(order)
                 return _to(order, S.FAILED, *compensation, reason=f"{stage}: {reason}")
+        case m.ProcessingResumed(reason=reason, lines=lines):
+            return _resume(order, reason, lines)
         case m.StockReleased() | m.PaymentRefunded() | m.RefundDeclined():
             pass  # outcomes of compensation: recorded on the timeline, no status change
     return NO_CHANGE
@@ -163,6 +178,19 @@ def _cancel(order: OrderState, reason: str) -> Decision:
     if S.CANCELLED not in ALLOWED_TRANSITIONS[order.status]:
         raise OrderNotCancellableError(f"an order in status {order.status} cannot be cancelled")
     return _to(order, S.CANCELLED, *_compensation(order), reason=reason)
+
+
+def _resume(order: OrderState, reason: str, lines: tuple[m.Line, ...]) -> Decision:
+    """Back to pending, reserving again if `lines` are given (its stock went back when it
+    failed); never for an order whose money went back: the same payment is not taken twice."""
+    if order.status is not S.FAILED:
+        raise OrderNotResumableError(f"an order in status {order.status} is not waiting to resume")
+    if PAYMENT in order.compensated:
+        raise OrderNotResumableError("its payment was refunded when it failed")
+    if STOCK in order.compensated and not lines:
+        raise OrderNotResumableError("its stock went back when it failed; it must reserve again")
+    commands = (m.ReserveStock(order.order_id, lines),) if lines else ()
+    return _to(order, S.PENDING, *commands, reason=reason)
 
 
 def _compensation(order: OrderState) -> tuple[m.Command, ...]:

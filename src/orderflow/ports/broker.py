@@ -14,6 +14,10 @@ Promises every engine keeps (the contract suite in tests/contract checks each on
   reached a handler: what a member hands back unsettled when it stops or gives work up (its
   prefetch, what it held) is no attempt, however often workers restart.
 - `fetch` never hands one consumer more than `max_in_flight` unsettled deliveries.
+- Dead letters are named by (group, position). `replay_dead_letter` takes one out of the dead
+  letters and delivers it again to that group only (as a first attempt, with its message id);
+  replaying or discarding one that is no longer there answers False, so an admin repeating a
+  command delivers it once.
 - A group declared with `expires_after` is ephemeral: once none of its members has fetched for
   that many seconds (they all stopped or crashed), the engine deletes it with whatever it still
   holds, so a group unique to one process (the stream service's) leaves nothing behind.
@@ -120,6 +124,18 @@ class Broker(Protocol):
         self, group: str, limit: int = 100, after: int = 0
     ) -> list[DeadLetterRecord]:
         """The group's oldest `limit` dead letters whose position is past `after`."""
+        ...
+
+    async def dead_letter(self, group: str, position: int) -> DeadLetterRecord | None:
+        """The group's dead letter at `position`, or None if there is none (any more)."""
+        ...
+
+    async def replay_dead_letter(self, group: str, position: int) -> bool:
+        """Deliver the dead letter to its group again and remove it; False if it is gone."""
+        ...
+
+    async def discard_dead_letter(self, group: str, position: int) -> bool:
+        """Remove the dead letter for good; False if it is gone."""
         ...
 
     async def ping(self) -> None:

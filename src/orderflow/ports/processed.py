@@ -14,6 +14,10 @@ class ProcessedMessages(Protocol):
 
     async def mark(self, message_ids: Sequence[str]) -> None: ...
 
+    async def forget(self, message_ids: Sequence[str]) -> None:
+        """Unmark these ids (unknown ones are no error)."""
+        ...
+
 
 class ProcessedRetention(Protocol):
     async def prune(self, before: datetime, *, keep: Sequence[str], limit: int) -> int:

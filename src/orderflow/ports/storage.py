@@ -15,6 +15,7 @@ from __future__ import annotations
 from contextlib import AbstractAsyncContextManager
 from typing import Protocol
 
+from orderflow.ports.attempts import AttemptLog
 from orderflow.ports.catalog import Catalog
 from orderflow.ports.inventory import Inventory
 from orderflow.ports.ledger import PaymentLedger
@@ -39,6 +40,9 @@ class Reads(Protocol):
 
     @property
     def status_changes(self) -> StatusChanges: ...
+
+    @property
+    def attempts(self) -> AttemptLog: ...
 
 
 class Writes(Reads, Protocol):

@@ -11,6 +11,7 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 from orderflow.bootstrap import (
     Runner,
@@ -31,12 +32,20 @@ from orderflow.ports.broker import Broker, Consumer, DeadLetter, Delivery
 from orderflow.ports.orders import NewOrder
 from orderflow.ports.storage import Storage
 from orderflow.services.orders.intake import OrderIntake
+from orderflow.services.orders.recovery import DeadLetters
 from orderflow.services.relay.relay import OutboxRelay
 from orderflow.services.runtime.dead_letters import DeadLetterWatcher
 
 
+def settings_in(tmp_path: Path, **overrides: Any) -> Settings:
+    """The broker in a file of its own: these tests read the reports a sweep or a consumer
+    writes to the outbox, which the one-file shape's trigger would publish at commit."""
+    broker_url = f"embedded:///{tmp_path}/broker.db"
+    return Settings(data_dir=tmp_path, broker_url=broker_url, **overrides)
+
+
 async def test_a_message_buried_by_lease_expiry_fails_its_order(tmp_path: Path) -> None:
-    settings = Settings(data_dir=tmp_path, max_attempts=1, ack_wait=0.2)
+    settings = settings_in(tmp_path, max_attempts=1, ack_wait=0.2)
     await prepare(settings)
     db, broker = build_storage(build_database(settings)), build_broker(settings)
     await broker.connect()
@@ -120,7 +129,7 @@ async def stage(group: str, settings: Settings) -> AsyncIterator[Stage]:
 async def test_a_failure_report_that_fails_is_not_reported_again(tmp_path: Path) -> None:
     """An event about an order this database does not have (say, after a restore) is dead-
     lettered, and so is its failure report, once: no report about a report, no loop."""
-    async with stage("orders", Settings(data_dir=tmp_path, max_attempts=1)) as orders:
+    async with stage("orders", settings_in(tmp_path, max_attempts=1)) as orders:
         await orders.broker.publish([encode(m.StockReserved(str(uuid.uuid4())))])
         rounds = [await orders.round() for _ in range(5)]
         watcher = DeadLetterWatcher(orders.db, orders.broker, ["orders"])
@@ -132,7 +141,7 @@ async def test_a_failure_report_that_fails_is_not_reported_again(tmp_path: Path)
 
 
 async def test_the_sweep_does_not_report_again_what_the_consumer_reported(tmp_path: Path) -> None:
-    async with stage("inventory", Settings(data_dir=tmp_path)) as inventory:
+    async with stage("inventory", settings_in(tmp_path)) as inventory:
         # A message inventory cannot handle: a permanent error, dead-lettered at once.
         wrong = encode(m.StockReserved(str(uuid.uuid4())))
         await inventory.broker.publish([dataclasses.replace(wrong, topic=m.INVENTORY_COMMANDS)])
@@ -147,7 +156,7 @@ async def test_the_sweep_does_not_report_again_what_the_consumer_reported(tmp_pa
 async def test_a_dead_letter_decided_twice_does_not_fail_its_batch(tmp_path: Path) -> None:
     """The settle of a dead letter is lost (a crash right after the commit), so the message comes
     back and is dead-lettered again: that must not fail (its report key is recorded once)."""
-    async with stage("inventory", Settings(data_dir=tmp_path)) as inventory:
+    async with stage("inventory", settings_in(tmp_path)) as inventory:
         wrong = encode(m.StockReserved(str(uuid.uuid4())))
         await inventory.broker.publish([dataclasses.replace(wrong, topic=m.INVENTORY_COMMANDS)])
         deliveries = await inventory.consumer.fetch(10, 1.0)
@@ -165,7 +174,7 @@ async def test_a_dead_letter_decided_twice_does_not_fail_its_batch(tmp_path: Pat
 
 async def test_every_dead_letter_is_reported_whatever_the_backlog(tmp_path: Path) -> None:
     """More dead letters than a page: each is reported once, none left behind the first page."""
-    async with stage("inventory", Settings(data_dir=tmp_path)) as inventory:
+    async with stage("inventory", settings_in(tmp_path)) as inventory:
         orders = [str(uuid.uuid4()) for _ in range(8)]
         commands = [m.ReserveStock(oid, (m.Line("MUG-WHT", 1),)) for oid in orders]
         await inventory.broker.publish([encode(c) for c in commands])
@@ -183,3 +192,26 @@ async def test_every_dead_letter_is_reported_whatever_the_backlog(tmp_path: Path
     assert swept == [8, 0, 0]
     failed = sorted(msg.order_id for msg in published if isinstance(msg, m.ProcessingFailed))
     assert failed == sorted(orders)
+
+
+async def test_a_replayed_message_buried_again_is_reported_again(tmp_path: Path) -> None:
+    """A replay forgets the message's failure report: buried again, this time by its lease
+    running out (no consumer reports that), the sweep reports it, so its order fails again
+    instead of waiting forever."""
+    settings = settings_in(tmp_path, max_attempts=1, ack_wait=0.2)
+    async with stage("inventory", settings) as inventory:
+        wrong = encode(m.StockReserved(str(uuid.uuid4())))
+        await inventory.broker.publish([dataclasses.replace(wrong, topic=m.INVENTORY_COMMANDS)])
+        assert await inventory.round() == 1  # dead-lettered and reported by the consumer
+        [dead] = await inventory.broker.dead_letters("inventory")
+        tools = DeadLetters(inventory.broker, inventory.db, ["inventory"])
+        assert await tools.replay("inventory", dead.position, actor="test") == "replayed"
+
+        [again] = await inventory.consumer.fetch(10, 1.0)  # taken, never settled
+        assert again.message_id == dead.message_id
+        deadline = asyncio.get_running_loop().time() + 10
+        while not await inventory.broker.dead_letters("inventory"):
+            assert asyncio.get_running_loop().time() < deadline
+            assert await inventory.consumer.fetch(10, 0.1) == []
+        swept = await DeadLetterWatcher(inventory.db, inventory.broker, ["inventory"]).sweep()
+    assert swept == 1

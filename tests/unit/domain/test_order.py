@@ -9,7 +9,11 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from orderflow.domain import messages as m
-from orderflow.domain.errors import InvalidTransitionError, OrderNotCancellableError
+from orderflow.domain.errors import (
+    InvalidTransitionError,
+    OrderNotCancellableError,
+    OrderNotResumableError,
+)
 from orderflow.domain.order import (
     ALLOWED_TRANSITIONS,
     NO_CHANGE,
@@ -210,9 +214,56 @@ def test_check_transition_refuses_a_move_outside_the_table() -> None:
         check_transition(S.DELIVERED, S.PENDING)
 
 
-def test_terminal_statuses_are_exactly_those_without_a_way_out() -> None:
+def test_terminal_statuses_are_those_without_a_way_out_and_failed() -> None:
     assert set(ALLOWED_TRANSITIONS) == set(S)
     assert {S.DELIVERED, S.REJECTED, S.PAYMENT_FAILED, S.CANCELLED, S.FAILED} == TERMINAL_STATUSES
+    # The pipeline is done with a failed order; only an admin's resume takes it back.
+    assert ALLOWED_TRANSITIONS[S.FAILED] == {S.PENDING}
+
+
+RESUME = m.ProcessingResumed(OID, actor="admin:root", reason="dead letter inventory/7 replayed")
+
+
+def test_a_failed_order_that_undid_nothing_resumes_to_pending() -> None:
+    failed = fold([m.ProcessingFailed(OID, stage="inventory", reason="boom")])
+    assert failed.status is S.FAILED
+    decision = decide(failed, RESUME)
+    assert decision == Decision(S.PENDING, (), RESUME.reason)
+    # From there the replayed reservation carries it on as if nothing had happened.
+    resumed = evolve(failed, decision)
+    assert decide(resumed, m.StockReserved(OID)).status is S.RESERVED
+
+
+def test_a_failed_order_that_gave_stock_back_cannot_resume() -> None:
+    failed = fold([m.StockReserved(OID), m.ProcessingFailed(OID, stage="payment", reason="boom")])
+    assert (failed.status, failed.compensated) == (S.FAILED, frozenset({"stock"}))
+    with pytest.raises(OrderNotResumableError, match="stock went back"):
+        decide(failed, RESUME)
+
+
+def test_a_failed_order_whose_stock_went_back_restarts_with_a_new_reservation() -> None:
+    failed = fold([m.StockReserved(OID), m.ProcessingFailed(OID, stage="payment", reason="boom")])
+    restart = m.ProcessingResumed(OID, actor="admin:root", reason="replayed", lines=LINES)
+    decision = decide(failed, restart)
+    assert decision == Decision(S.PENDING, (m.ReserveStock(OID, LINES),), "replayed")
+    restarted = evolve(failed, decision)
+    assert restarted.compensated == frozenset()  # a new run: what it holds now is new
+    assert decide(restarted, m.StockReserved(OID)).status is S.RESERVED
+
+
+def test_a_failed_order_whose_payment_went_back_cannot_resume() -> None:
+    paid = fold([m.StockReserved(OID), m.PaymentCaptured(OID, "pay-1", TOTAL, CURRENCY)])
+    failed = evolve(paid, decide(paid, FAILED))
+    assert failed.compensated == frozenset({"stock", "payment"})
+    restart = m.ProcessingResumed(OID, actor="admin:root", reason="replayed", lines=LINES)
+    with pytest.raises(OrderNotResumableError, match="payment was refunded"):
+        decide(failed, restart)
+
+
+@pytest.mark.parametrize("status", sorted(set(S) - {S.FAILED}))
+def test_only_a_failed_order_resumes(status: OrderStatus) -> None:
+    with pytest.raises(OrderNotResumableError, match=f"status {status}"):
+        decide(order(status), RESUME)
 
 
 @pytest.mark.parametrize("status", list(S))

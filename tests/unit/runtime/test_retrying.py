@@ -10,12 +10,16 @@ import time
 import pytest
 from structlog.testing import capture_logs
 
+from orderflow.domain.errors import InvalidTransitionError
+from orderflow.ports.broker import DeadLetter, Retry
+from orderflow.services.runtime.handler import PermanentError, TransientError
 from orderflow.services.runtime.retrying import (
     RESTART_LOOP,
     RESTART_PROCESS,
     STOPPED,
     WAIT_FOR_DEPENDENCY,
     Backoff,
+    RedeliveryPolicy,
     redelivery_delay,
     retry_until_stopped,
     wait_until_reachable,
@@ -146,3 +150,35 @@ async def test_a_probe_that_swallows_a_cancellation_is_cancelled_again() -> None
     asyncio.get_running_loop().call_later(0.05, stop.set)
 
     assert await asyncio.wait_for(wait_until_reachable("broker", stubborn, stop), 5) is False
+
+
+class TestRedeliveryPolicy:
+    policy = RedeliveryPolicy(max_attempts=3, backoff=Backoff(first=0.2, cap=1.0))
+
+    @pytest.mark.parametrize(
+        "error",
+        [TransientError("provider down"), TimeoutError("slow"), ValueError("a bug, fixable")],
+    )
+    def test_a_transient_error_retries_with_backoff_until_attempts_run_out(
+        self, error: Exception
+    ) -> None:
+        first, second = self.policy.outcome(1, error), self.policy.outcome(2, error)
+        assert isinstance(first, Retry)
+        assert 0.1 <= first.delay <= 0.2
+        assert isinstance(second, Retry)
+        assert 0.1 <= second.delay <= 0.4
+        last = self.policy.outcome(3, error)
+        assert last == DeadLetter(f"{type(error).__name__}: {error}")
+
+    @pytest.mark.parametrize(
+        "error", [PermanentError("unknown order"), InvalidTransitionError("paid -> pending")]
+    )
+    def test_a_permanent_error_dead_letters_at_once(self, error: Exception) -> None:
+        assert self.policy.outcome(1, error) == DeadLetter(f"{type(error).__name__}: {error}")
+
+    @pytest.mark.parametrize(
+        ("attempts", "first", "cap"), [(0, 0.2, 1.0), (3, 0.0, 1.0), (3, 2.0, 1.0)]
+    )
+    def test_an_unusable_policy_is_refused(self, attempts: int, first: float, cap: float) -> None:
+        with pytest.raises(ValueError, match="must"):
+            RedeliveryPolicy(max_attempts=attempts, backoff=Backoff(first=first, cap=cap))

@@ -10,17 +10,18 @@ from __future__ import annotations
 import copy
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from orderflow.domain.inventory import WarehouseStock
 from orderflow.domain.money import Money
 from orderflow.domain.order import OrderState, OrderStatus
 from orderflow.domain.pricing import CatalogEntry
+from orderflow.ports.attempts import FailedAttempt
 from orderflow.ports.broker import OutgoingMessage
 from orderflow.ports.errors import ConcurrentUpdateError
-from orderflow.ports.inventory import HELD, InventoryChanges, Reservation
+from orderflow.ports.inventory import HELD, RELEASED, InventoryChanges, Reservation
 from orderflow.ports.ledger import CAPTURE, LedgerEntry
 from orderflow.ports.orders import Change, NewOrder, OrderRow
 from orderflow.ports.outbox import OutboxRow
@@ -50,6 +51,7 @@ class State:
     processed: set[tuple[str, str]] = field(default_factory=set)
     ledger: dict[str, LedgerEntry] = field(default_factory=dict)
     catalog: dict[str, CatalogEntry] = field(default_factory=dict)
+    attempts: list[FailedAttempt] = field(default_factory=list)
 
 
 class FakeOrderRepository:
@@ -179,6 +181,9 @@ class FakeInventory:
             # The database's CHECK constraints: the transaction fails, so nothing is kept.
             if level[1] < 0 or level[0] < level[1]:
                 raise ValueError(f"stock of {key} would be {level}")
+        for oid in {oid for oid, _ in changes.new_reservations}:
+            held = [r for r in self._s.reservations.get(oid, []) if r.status != RELEASED]
+            self._s.reservations[oid] = held
         for oid, a in changes.new_reservations:
             self._s.reservations.setdefault(oid, []).append(
                 Reservation(a.sku, a.warehouse, a.quantity, HELD)
@@ -213,6 +218,9 @@ class FakeProcessedMessages:
 
     async def seen(self, message_ids: Sequence[str]) -> set[str]:
         return {mid for mid in message_ids if (self._consumer, mid) in self._s.processed}
+
+    async def forget(self, message_ids: Sequence[str]) -> None:
+        self._s.processed -= {(self._consumer, mid) for mid in message_ids}
 
     async def mark(self, message_ids: Sequence[str]) -> None:
         for mid in message_ids:
@@ -253,6 +261,21 @@ class FakeCatalog:
         raise NotImplementedError("not needed by the handlers")
 
 
+class FakeAttemptLog:
+    def __init__(self, state: State) -> None:
+        self._s = state
+
+    async def record(self, attempts: Sequence[FailedAttempt]) -> None:
+        self._s.attempts += [replace(a, failed_at=datetime.now(UTC)) for a in attempts]
+
+    async def of(self, group: str, message_ids: Sequence[str]) -> dict[str, list[FailedAttempt]]:
+        found: dict[str, list[FailedAttempt]] = {}
+        for a in self._s.attempts:
+            if a.group == group and a.message_id in message_ids:
+                found.setdefault(a.message_id, []).append(a)
+        return found
+
+
 class FakeTransaction:
     """Both the read and the write side of the storage port."""
 
@@ -266,6 +289,7 @@ class FakeTransaction:
         self.orders = FakeOrderRepository(s)
         self.inventory = FakeInventory(s)
         self.retention = FakeRetention()
+        self.attempts = FakeAttemptLog(s)
 
     def processed(self, consumer: str) -> FakeProcessedMessages:
         return FakeProcessedMessages(self._storage.state, consumer)

@@ -56,6 +56,15 @@ class FakeBroker:
     ) -> list[DeadLetterRecord]:
         return []
 
+    async def dead_letter(self, group: str, position: int) -> DeadLetterRecord | None:
+        return None
+
+    async def replay_dead_letter(self, group: str, position: int) -> bool:
+        return False
+
+    async def discard_dead_letter(self, group: str, position: int) -> bool:
+        return False
+
     async def ping(self) -> None:
         return None
 

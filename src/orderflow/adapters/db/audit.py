@@ -17,11 +17,15 @@ CHECKS: dict[str, str] = {
     "timeline has gaps": """
         SELECT order_id FROM order_events GROUP BY order_id HAVING COUNT(*) <> MAX(seq)
     """,
+    # Failed once more per admin resume (a replayed dead letter can fail again).
     "order entered the same terminal status twice": """
-        SELECT order_id FROM order_events
-        WHERE status IN ('rejected', 'payment_failed', 'cancelled', 'failed', 'delivered')
-          AND (previous_status IS NULL OR previous_status <> status)
-        GROUP BY order_id, status HAVING COUNT(*) > 1
+        SELECT e.order_id FROM order_events e
+        WHERE e.status IN ('rejected', 'payment_failed', 'cancelled', 'failed', 'delivered')
+          AND (e.previous_status IS NULL OR e.previous_status <> e.status)
+        GROUP BY e.order_id, e.status
+        HAVING COUNT(*) > 1 + CASE WHEN e.status = 'failed' THEN (
+            SELECT COUNT(*) FROM order_events r
+            WHERE r.order_id = e.order_id AND r.type = 'ProcessingResumed') ELSE 0 END
     """,
     "reserved stock differs from held reservations": """
         SELECT s.sku || '@' || s.warehouse FROM stock s

@@ -12,13 +12,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, delete, insert, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderflow.adapters.db.clock import now
 from orderflow.adapters.db.tables import reservations, stock, warehouses
 from orderflow.domain.inventory import WarehouseStock
-from orderflow.ports.inventory import HELD, InventoryChanges, Reservation
+from orderflow.ports.inventory import HELD, RELEASED, InventoryChanges, Reservation
 
 
 class SqlInventory:
@@ -70,6 +70,14 @@ class SqlInventory:
             )
         if changes.new_reservations:
             at = now()
+            # An order reserving again after its stock was released (a restarted order): the
+            # released rows hold nothing and would collide with the new ones.
+            await self._conn.execute(
+                delete(reservations).where(
+                    reservations.c.order_id.in_({oid for oid, _ in changes.new_reservations}),
+                    reservations.c.status == RELEASED,
+                )
+            )
             await self._conn.execute(
                 insert(reservations),
                 [

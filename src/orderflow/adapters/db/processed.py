@@ -38,6 +38,16 @@ class SqlProcessedMessages:
             ],
         )
 
+    async def forget(self, message_ids: Sequence[str]) -> None:
+        if not message_ids:
+            return
+        await self._conn.execute(
+            delete(processed_messages).where(
+                processed_messages.c.consumer == self._consumer,
+                processed_messages.c.message_id.in_(list(message_ids)),
+            )
+        )
+
 
 class SqlProcessedRetention:
     def __init__(self, conn: AsyncConnection) -> None:

@@ -15,6 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from orderflow.adapters.db.attempts import SqlAttemptLog
 from orderflow.adapters.db.catalog import SqlCatalog
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.inventory import SqlInventory
@@ -50,6 +51,10 @@ class SqlReads:
     @cached_property
     def status_changes(self) -> SqlStatusChanges:
         return SqlStatusChanges(self.conn)
+
+    @cached_property
+    def attempts(self) -> SqlAttemptLog:
+        return SqlAttemptLog(self.conn)
 
 
 class SqlWrites(SqlReads):

@@ -156,6 +156,20 @@ outbox = Table(
     Column("created_at", Timestamp, nullable=False),
 )
 
+# Every failed attempt at a message, with its error (ports/attempts.py): what `dlq show` lists.
+message_attempts = Table(
+    "message_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("consumer_group", String(64), nullable=False),
+    Column("message_id", String(64), nullable=False),
+    Column("attempt", Integer, nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("error", Text, nullable=False),
+    Column("failed_at", Timestamp, nullable=False),
+    Index("ix_message_attempts_message", "consumer_group", "message_id"),
+)
+
 processed_messages = Table(
     "processed_messages",
     metadata,

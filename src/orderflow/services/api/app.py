@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from orderflow import __version__
 from orderflow.services.api.context import ApiContext
 from orderflow.services.api.docs import install_docs
-from orderflow.services.api.routes import orders, products
+from orderflow.services.api.routes import dead_letters, orders, products
 from orderflow.web import problems
 from orderflow.web.body_limit import BodyLimitMiddleware
 from orderflow.web.health import Check, Readiness
@@ -31,6 +31,7 @@ def create_api_app(ctx: ApiContext, readiness: Mapping[str, Check] | None = None
             yield
         finally:
             await ctx.intake.stop()
+            await ctx.close()
             await ctx.db.dispose()
 
     app = FastAPI(
@@ -47,6 +48,7 @@ def create_api_app(ctx: ApiContext, readiness: Mapping[str, Check] | None = None
     problems.install(app)
     app.include_router(orders.router)
     app.include_router(products.router)
+    app.include_router(dead_letters.router)
     app.include_router(Readiness("order API", readiness or {}).router())
     install_docs(app, title=app.title)
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)

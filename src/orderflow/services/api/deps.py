@@ -43,5 +43,14 @@ async def _identity(ctx: Context, token: Annotated[str | None, Security(_asserti
 
 CurrentIdentity = Annotated[Identity, Depends(_identity)]
 
+
+async def _admin(who: CurrentIdentity) -> Identity:
+    if not who.is_admin:
+        raise ProblemError(403, "Forbidden", "this route is for administrators")
+    return who
+
+
+AdminIdentity = Annotated[Identity, Depends(_admin)]
+
 # The problems any route with a body and an identity can answer (OpenAPI).
 PROBLEM_RESPONSES = documented(400, 401, 413, 422)

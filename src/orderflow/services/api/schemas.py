@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -164,3 +164,40 @@ class CancelIn(Strict):
     reason: Annotated[str, StringConstraints(max_length=500, pattern=PROSE)] = (
         "requested by customer"
     )
+
+
+class FailedAttemptOut(BaseModel):
+    attempt: int
+    outcome: str
+    error: str
+    failed_at: datetime | None
+
+
+class DeadLetterOut(BaseModel):
+    id: str  # "<group>/<position>": the path under /api/v1/admin/dead-letters
+    group: str
+    position: int
+    topic: str
+    order_id: str | None
+    message_id: str
+    message_type: str | None
+    attempts: int
+    reason: str
+
+
+class DeadLetterDetailOut(DeadLetterOut):
+    payload: Any
+    order_status: str | None
+    attempt_log: list[FailedAttemptOut]
+
+
+class DeadLetterPage(BaseModel):
+    items: list[DeadLetterOut]
+    next_cursor: str | None
+
+
+class ReplayOut(BaseModel):
+    id: str
+    # replayed: delivered again as it was; resumed: its failed order went back to pending first;
+    # restarted: its failed order starts over with a new reservation (the letter was removed)
+    outcome: Literal["replayed", "resumed", "restarted"]

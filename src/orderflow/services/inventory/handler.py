@@ -62,8 +62,11 @@ def _reserve(
     levels: dict[str, list[WarehouseStock]],
     changes: InventoryChanges,
 ) -> BatchResult:
-    if existing:
+    if any(r.status != RELEASED for r in existing):
         return [m.StockReserved(oid)]  # reserved by an earlier delivery of this command
+    # No reservation, or only released ones: an order an admin restarted after it failed
+    # (services/orders/recovery.py) reserves again; a redelivered command never gets here, its
+    # message id was recorded as processed with its first reservation.
     plan = allocate(levels, lines)
     if plan is None:
         reason = f"out of stock: {', '.join(short_skus(levels, lines))}"

@@ -16,11 +16,12 @@ import structlog
 
 from orderflow.domain.messages import Message, ProcessingFailed
 from orderflow.messaging.envelope import MalformedMessageError, decode, encode
-from orderflow.ports.broker import Ack, Broker, ConsumerSpec, DeadLetter, Delivery, Outcome, Retry
+from orderflow.ports.attempts import AttemptOutcome, FailedAttempt
+from orderflow.ports.broker import Ack, Broker, ConsumerSpec, DeadLetter, Delivery, Outcome
 from orderflow.ports.storage import Storage, Writes
 from orderflow.services.runtime.dead_letters import REPORTED_BY, report_key
-from orderflow.services.runtime.handler import BatchResult, Handler, PermanentError
-from orderflow.services.runtime.retrying import redelivery_delay, wait_until_reachable
+from orderflow.services.runtime.handler import BatchResult, Handler
+from orderflow.services.runtime.retrying import RedeliveryPolicy, wait_until_reachable
 
 log = structlog.get_logger()
 
@@ -37,8 +38,7 @@ class ConsumerRunner(Generic[T]):
         broker: Broker,
         storage: Storage,
         *,
-        retry_base: float = 0.2,
-        retry_cap: float = 30.0,
+        policy: RedeliveryPolicy | None = None,
         on_committed: Callable[[], None] = lambda: None,
     ) -> None:
         self.handler = handler
@@ -46,7 +46,10 @@ class ConsumerRunner(Generic[T]):
         self._broker = broker
         self._storage = storage
         self._batch_size = spec.max_in_flight
-        self._retry = (retry_base, retry_cap)
+        # The broker counts attempts against spec.max_attempts: the policy must agree with it.
+        self._policy = policy or RedeliveryPolicy(spec.max_attempts)
+        if self._policy.max_attempts != spec.max_attempts:
+            raise ValueError("the redelivery policy and the consumer spec disagree on attempts")
         self._on_committed = on_committed
 
     async def run(self, stop: asyncio.Event) -> None:
@@ -74,12 +77,14 @@ class ConsumerRunner(Generic[T]):
     async def process(self, deliveries: Sequence[Delivery]) -> list[tuple[Delivery, Outcome]]:
         outcomes: dict[int, Outcome] = {}
         decoded: list[tuple[int, Delivery, Message]] = []
+        failures: list[FailedAttempt] = []
         for i, delivery in enumerate(deliveries):
             try:
                 decoded.append((i, delivery, decode(delivery.payload)))
             except MalformedMessageError as exc:
                 log.error("malformed message", message_id=delivery.message_id, error=str(exc))
                 outcomes[i] = DeadLetter(str(exc))
+                failures.append(self._attempt(delivery, outcomes[i], exc))
         called: list[T | BaseException] = await asyncio.gather(
             *(self.handler.call_out(msg) for _, _, msg in decoded), return_exceptions=True
         )
@@ -95,6 +100,7 @@ class ConsumerRunner(Generic[T]):
                     outcomes[i] = Ack()
                 elif isinstance(result, BaseException):
                     outcomes[i] = self._failed(delivery, message, result, produced, reported)
+                    failures.append(self._attempt(delivery, outcomes[i], result))
                 else:
                     todo.append((i, delivery, message, result))
             results = await self._apply(tx, todo)
@@ -102,6 +108,7 @@ class ConsumerRunner(Generic[T]):
             for (i, delivery, message, _), applied in zip(todo, results, strict=True):
                 if isinstance(applied, Exception):
                     outcomes[i] = self._failed(delivery, message, applied, produced, reported)
+                    failures.append(self._attempt(delivery, outcomes[i], applied))
                 else:
                     outcomes[i] = Ack()
                     done.append(delivery.message_id)
@@ -113,6 +120,7 @@ class ConsumerRunner(Generic[T]):
             already = await reports.seen(reported) if reported else set()
             await reports.mark(sorted(set(reported) - already))
             await tx.outbox.add([encode(m) for m in produced])
+            await tx.attempts.record(failures)
         return [(d, outcomes[i]) for i, d in enumerate(deliveries)]
 
     async def _apply(
@@ -163,7 +171,9 @@ class ConsumerRunner(Generic[T]):
         return outcome
 
     def _failure_outcome(self, delivery: Delivery, exc: BaseException) -> Outcome:
-        reason = f"{type(exc).__name__}: {exc}"
-        if isinstance(exc, PermanentError) or delivery.attempt >= self.spec.max_attempts:
-            return DeadLetter(reason)
-        return Retry(redelivery_delay(delivery.attempt, *self._retry))
+        return self._policy.outcome(delivery.attempt, exc)
+
+    def _attempt(self, delivery: Delivery, outcome: Outcome, exc: BaseException) -> FailedAttempt:
+        kind: AttemptOutcome = "dead_letter" if isinstance(outcome, DeadLetter) else "retry"
+        error = f"{type(exc).__name__}: {exc}"
+        return FailedAttempt(self.spec.group, delivery.message_id, delivery.attempt, kind, error)

@@ -4,6 +4,10 @@
     ├── TransientError   try again later (backoff); dead-lettered when attempts run out
     └── PermanentError   will never succeed: dead-lettered at once, the order marked failed
 
+`is_permanent` classifies any error a handler raises: PermanentError and a broken domain rule
+(DomainError: the same message breaks it again) are permanent; everything else (TransientError,
+a timeout, a lost connection, a bug that a fix and a replay can cure) is transient.
+
 A handler is generic over what its `call_out` answers (`Handler[None]` for one that calls out to
 nothing), so `apply` receives that exact type and mypy checks the two agree. It applies a whole
 batch at once (set-based reads and writes are what make a database transaction per batch cheap)
@@ -17,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import ClassVar, Protocol, TypeVar
 
+from orderflow.domain.errors import DomainError
 from orderflow.domain.messages import Message
 from orderflow.ports.storage import Writes
 
@@ -31,6 +36,11 @@ class TransientError(HandlerError):
 
 class PermanentError(HandlerError):
     pass
+
+
+def is_permanent(error: BaseException) -> bool:
+    """True when trying the same message again cannot succeed."""
+    return isinstance(error, PermanentError | DomainError)
 
 
 BatchResult = Sequence[Message] | Exception

@@ -7,9 +7,12 @@
 - RESTART_PROCESS: a child process of `orderflow run` that died is started again.
 - LOST_RACE: a transaction that lost a race for a row (another writer changed it between the read
   and the write) is run again a few times, briefly (`retry_lost_race`).
-- `redelivery_delay`: how long a message that failed asks the broker to hold it back before the
-  next attempt (settings retry_base_delay/retry_max_delay). The broker's own delayed
-  redelivery carries that out, so a failed message never blocks a consumer meanwhile.
+- RedeliveryPolicy: what a consumer group does with a message whose handling failed, per group
+  from settings (max_attempts, retry_base_delay, retry_max_delay, and `retry_policies` for one
+  group's own): a permanent error (handler.is_permanent) dead-letters it at once; a transient one
+  asks the broker to hold it back (`redelivery_delay`) and deliver it again, until the attempts
+  run out. The broker's own delayed redelivery carries that out, so a failed message never
+  blocks a consumer meanwhile.
 
 Every wait is exponential with full jitter, so processes that failed together (a broker outage
 ends for everyone at once) come back spread out instead of in lockstep. Waits end as soon as
@@ -29,6 +32,9 @@ from typing import Literal, TypeVar
 
 import structlog
 import tenacity
+
+from orderflow.ports.broker import DeadLetter, Retry
+from orderflow.services.runtime.handler import is_permanent
 
 log = structlog.get_logger()
 
@@ -88,6 +94,30 @@ async def retry_lost_race(
 def redelivery_delay(attempt: int, base: float, cap: float) -> float:
     """Seconds a message whose `attempt`-th delivery failed waits before the next one."""
     return Backoff(first=base, cap=cap).delay(attempt)
+
+
+@dataclass(frozen=True)
+class RedeliveryPolicy:
+    """A consumer group's answer to a failed message: retry later, or dead-letter it."""
+
+    max_attempts: int = 5
+    backoff: Backoff = Backoff(first=0.2, cap=30.0)
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, got {self.max_attempts}")
+        if not 0 < self.backoff.first <= self.backoff.cap:
+            raise ValueError(
+                f"retry delays must satisfy 0 < base <= max, got {self.backoff.first} and "
+                f"{self.backoff.cap}"
+            )
+
+    def outcome(self, attempt: int, error: BaseException) -> Retry | DeadLetter:
+        """After the `attempt`-th delivery failed with `error`."""
+        reason = f"{type(error).__name__}: {error}"
+        if is_permanent(error) or attempt >= self.max_attempts:
+            return DeadLetter(reason)
+        return Retry(self.backoff.delay(attempt))
 
 
 class Stopped(enum.Enum):

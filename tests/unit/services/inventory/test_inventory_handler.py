@@ -103,3 +103,18 @@ async def test_commit_ships_the_goods_and_a_later_release_brings_them_back() -> 
 async def test_a_message_inventory_does_not_handle_is_a_permanent_error() -> None:
     [result] = await apply(stocked(), m.StockReserved("o-1"))
     assert isinstance(result, PermanentError)
+
+
+async def test_an_order_whose_stock_was_released_reserves_again() -> None:
+    """A failed order an admin restarts: its old hold went back, the new command holds anew."""
+    storage = stocked()
+    reserve = m.ReserveStock("o-1", (m.Line("MUG", 2),))
+    await apply(storage, reserve)
+    await apply(storage, m.ReleaseStock("o-1"))
+    assert storage.reserved("MUG") == 0
+
+    [result] = await apply(storage, reserve)
+
+    assert result == [m.StockReserved("o-1")]
+    assert storage.reserved("MUG") == 2
+    assert storage.state.reservations["o-1"] == [Reservation("MUG", "east", 2, HELD)]

@@ -7,12 +7,15 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import ClassVar
 
+import pytest
+
 from orderflow.domain import messages as m
 from orderflow.messaging.envelope import decode
 from orderflow.ports.broker import Ack, ConsumerSpec, DeadLetter, Retry
 from orderflow.ports.storage import Writes
 from orderflow.services.runtime.consumer import ConsumerRunner
 from orderflow.services.runtime.handler import BatchResult
+from orderflow.services.runtime.retrying import Backoff, RedeliveryPolicy
 from tests.unit.services.fakes import FakeStorage
 from tests.unit.services.pipeline import FakeBroker, delivery
 
@@ -87,3 +90,44 @@ async def test_a_malformed_message_is_dead_lettered_alone() -> None:
     outcomes = [o for _, o in await runner(storage, handler).process([bad, good])]
     assert isinstance(outcomes[0], DeadLetter)
     assert outcomes[1] == Ack()
+    [attempt] = storage.state.attempts
+    assert (attempt.message_id, attempt.outcome) == ("m-bad", "dead_letter")
+    assert attempt.error.startswith("MalformedMessageError")
+
+
+async def test_every_failed_attempt_is_recorded_with_its_error() -> None:
+    storage, handler = FakeStorage(), Recorder()
+    loop = runner(storage, handler)
+    poison, fine = delivery(m.ReleaseStock("poison")), delivery(m.ReleaseStock("a"))
+    await loop.process([poison, fine])
+    await loop.process([replace(poison, attempt=5)])  # the last one
+
+    assert [
+        (a.group, a.message_id, a.attempt, a.outcome, a.error) for a in storage.state.attempts
+    ] == [
+        ("recorder", poison.message_id, 1, "retry", "ValueError: poisonous"),
+        ("recorder", poison.message_id, 5, "dead_letter", "ValueError: poisonous"),
+    ]
+
+
+async def test_the_groups_policy_decides_retries() -> None:
+    storage, handler = FakeStorage(), Recorder()
+    spec = ConsumerSpec(handler.group, handler.topics, max_attempts=2)
+    policy = RedeliveryPolicy(2, Backoff(first=7.0, cap=7.0))
+    loop = ConsumerRunner(handler, spec, FakeBroker(), storage, policy=policy)
+    poison = delivery(m.ReleaseStock("poison"))
+
+    [(_, first)] = await loop.process([poison])
+    [(_, second)] = await loop.process([replace(poison, attempt=2)])
+
+    assert isinstance(first, Retry)
+    assert 3.5 <= first.delay <= 7.0
+    assert isinstance(second, DeadLetter)
+    with pytest.raises(ValueError, match="disagree"):
+        ConsumerRunner(
+            handler,
+            ConsumerSpec(handler.group, handler.topics),
+            FakeBroker(),
+            storage,
+            policy=policy,
+        )

@@ -125,6 +125,20 @@ class EmbeddedBroker:
     ) -> list[DeadLetterRecord]:
         return await self.run(store.dead_letters, group, limit, after)
 
+    async def dead_letter(self, group: str, position: int) -> DeadLetterRecord | None:
+        return await self.run(store.dead_letter, group, position)
+
+    async def replay_dead_letter(self, group: str, position: int) -> bool:
+        replayed = await self.run(store.replay_dead_letter, group, position, time.time())
+        if replayed:
+            # The group's members may be in this process or another (an admin's command).
+            self.notify(group)
+            self.notify_others()
+        return replayed
+
+    async def discard_dead_letter(self, group: str, position: int) -> bool:
+        return await self.run(store.discard_dead_letter, group, position)
+
     async def ping(self) -> None:
         await self.run(lambda conn: conn.execute("SELECT 1").fetchone())
 

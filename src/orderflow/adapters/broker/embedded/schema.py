@@ -72,6 +72,11 @@ CREATE TABLE IF NOT EXISTS dead_letters (
 CREATE INDEX IF NOT EXISTS dead_letters_by_group ON dead_letters (grp, id);
 """
 
+# A replayed or discarded dead letter stays as a tombstone (removed = 1, payload emptied): its
+# id must never be handed out again, because readers page on from the last id they read and
+# SQLite reuses the highest rowid once that row is deleted. Added to files made before it.
+_DEAD_LETTERS_REMOVED = "ALTER TABLE dead_letters ADD COLUMN removed INTEGER NOT NULL DEFAULT 0"
+
 
 def open_database(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
     """Open (creating if needed) the broker file; call on the thread that will use it."""
@@ -91,6 +96,9 @@ def open_database(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
         for statement in _TABLES.split(";"):
             if statement.strip():
                 conn.execute(statement)
+        columns = {row[1] for row in conn.execute("PRAGMA table_info(dead_letters)")}
+        if "removed" not in columns:
+            conn.execute(_DEAD_LETTERS_REMOVED)
         publish_outbox_at_commit(conn)
         conn.execute("COMMIT")
     except BaseException:

@@ -275,13 +275,46 @@ def dead_letters(
 ) -> list[DeadLetterRecord]:
     rows = conn.execute(
         "SELECT id, topic, key, message_id, payload, attempts, reason FROM dead_letters"
-        " WHERE grp = ? AND id > ? ORDER BY id LIMIT ?",
+        " WHERE grp = ? AND id > ? AND removed = 0 ORDER BY id LIMIT ?",
         (group, after, limit),
     )
     return [
         DeadLetterRecord(group, topic, key, message_id, payload, attempts, reason, position)
         for position, topic, key, message_id, payload, attempts, reason in rows
     ]
+
+
+def dead_letter(conn: sqlite3.Connection, group: str, position: int) -> DeadLetterRecord | None:
+    rows = dead_letters(conn, group, 1, position - 1)
+    return rows[0] if rows and rows[0].position == position else None
+
+
+def replay_dead_letter(conn: sqlite3.Connection, group: str, position: int, now: float) -> bool:
+    """Move a dead letter back into its group's deliveries as a first attempt (behind its key's
+    waiting messages), in one transaction: a second replay finds nothing."""
+    with immediate(conn):
+        moved = conn.execute(
+            "INSERT INTO deliveries (grp, topic, key, message_id, payload, headers, available_at)"
+            " SELECT grp, topic, key, message_id, payload, headers, ? FROM dead_letters"
+            " WHERE id = ? AND grp = ? AND removed = 0",
+            (now, position, group),
+        )
+        _remove(conn, group, position)
+    return moved.rowcount > 0
+
+
+def discard_dead_letter(conn: sqlite3.Connection, group: str, position: int) -> bool:
+    with immediate(conn):
+        return _remove(conn, group, position)
+
+
+def _remove(conn: sqlite3.Connection, group: str, position: int) -> bool:
+    gone = conn.execute(
+        "UPDATE dead_letters SET removed = 1, payload = x'' WHERE id = ? AND grp = ?"
+        " AND removed = 0",
+        (position, group),
+    )
+    return gone.rowcount > 0
 
 
 def _bury(

@@ -3,7 +3,9 @@
 Layout and ordering: see `topology`. Durability: file storage; `publish` returns after the
 server's PubAck for every message (published concurrently, acks gathered). Dedup: the
 `Nats-Msg-Id` header within the stream's duplicate window. Dead letters: republished to the
-prefix's DLQ stream with the reason, then the original is terminated.
+prefix's DLQ stream with the reason, then the original is terminated. A replay publishes the dead
+letter to its topic again, marked for its group alone (the other groups' members acknowledge and
+skip it), with a message id of its own for dedup, then deletes it from the DLQ stream.
 
 Retention is by limits (age), not by interest. An interest-retention stream stores a message only
 if a consumer is attached at that instant, and acknowledges the publish either way (nats-server
@@ -266,6 +268,40 @@ class NatsBroker:
                 )
             seq = raw.seq + 1
         return records
+
+    async def dead_letter(self, group: str, position: int) -> DeadLetterRecord | None:
+        found = await self.dead_letters(group, 1, after=position - 1)
+        return found[0] if found and found[0].position == position else None
+
+    async def replay_dead_letter(self, group: str, position: int) -> bool:
+        record = await self.dead_letter(group, position)
+        if record is None:
+            return False
+        raw = await self._js.get_msg(self.topology.dlq_stream, seq=position)
+        headers = {k: v for k, v in (raw.headers or {}).items() if k not in names.RESERVED}
+        headers.update(
+            {
+                names.KEY: record.key,
+                names.MESSAGE_ID: record.message_id,
+                names.REPLAY_FOR: group,
+                # Two replays of one dead letter racing publish it once.
+                names.NATS_MSG_ID: f"replay:{group}:{position}",
+            }
+        )
+        subject = self.topology.subject(record.topic, record.key)
+        await self._js.publish(subject, record.payload, headers=headers)
+        return await self._delete_dead_letter(position)
+
+    async def discard_dead_letter(self, group: str, position: int) -> bool:
+        if await self.dead_letter(group, position) is None:
+            return False
+        return await self._delete_dead_letter(position)
+
+    async def _delete_dead_letter(self, position: int) -> bool:
+        try:
+            return bool(await self._js.delete_msg(self.topology.dlq_stream, position))
+        except NotFoundError:
+            return False  # a concurrent replay or discard took it first
 
     async def destroy(self) -> None:
         """Delete this prefix's streams (and with them every consumer): for tests and teardown."""

@@ -181,6 +181,11 @@ class NatsConsumer:
             self._ready = deque(sorted(self._ready, key=_stream_seq))
         while self._ready and len(out) < max_messages and len(self._handed) < spec.max_in_flight:
             receipt = self._ready.popleft()
+            replay_for = (receipt.msg.headers or {}).get(names.REPLAY_FOR)
+            if replay_for is not None and replay_for != spec.group:
+                await receipt.msg.ack()  # another group's dead letter, replayed for it alone
+                self._partitions[receipt.index].holding = False
+                continue
             attempt = await self._attempt(receipt)
             if attempt > spec.max_attempts:
                 # Its last lease ran out (the consumer crashed on it every time).

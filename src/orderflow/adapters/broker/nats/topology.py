@@ -28,7 +28,9 @@ GROUP = "Orderflow-Group"
 REASON = "Orderflow-Reason"
 ATTEMPTS = "Orderflow-Attempts"
 NATS_MSG_ID = "Nats-Msg-Id"
-RESERVED = frozenset({KEY, MESSAGE_ID, TOPIC, GROUP, REASON, ATTEMPTS, NATS_MSG_ID})
+# On a replayed dead letter: the one group it is for (the others' members skip it).
+REPLAY_FOR = "Orderflow-Replay-For"
+RESERVED = frozenset({KEY, MESSAGE_ID, TOPIC, GROUP, REASON, ATTEMPTS, NATS_MSG_ID, REPLAY_FOR})
 
 
 def token(name: str) -> str:

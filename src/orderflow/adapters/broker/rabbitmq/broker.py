@@ -5,8 +5,11 @@ Durability: quorum queues, persistent messages, and `publish` returns only once 
 confirmed every message (publisher confirms, published concurrently, confirms gathered).
 Dead letters: the adapter republishes a delivery to the group's dead-letter queue with the reason
 (confirmed) and then acks it; the shard queues also dead-letter there past a backstop delivery
-limit. RabbitMQ has no publish-side dedup without a plugin, so the shard's owner drops a message
-id it already saw on that shard (see `consumer`).
+limit. A replay takes the dead letter off that queue (unacked, so no one else sees it), publishes
+it straight to its group's shard queue for its key (the default exchange: no other group gets
+it), confirmed, and only then acks it off the dead-letter queue.
+RabbitMQ has no publish-side dedup without a plugin, so the shard's owner drops a message id it
+already saw on that shard (see `consumer`), except a replay's.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ except ImportError as exc:  # an optional engine: its library comes with the ext
         "the RabbitMQ broker engine needs aio-pika: pip install 'orderflow[rabbitmq]'"
     ) from exc
 
+from orderflow.adapters.broker.partitioning import partition_of
 from orderflow.adapters.broker.rabbitmq import topology as names
 from orderflow.adapters.broker.rabbitmq.consumer import (
     RabbitMqConsumer,
@@ -238,6 +242,66 @@ class RabbitMqBroker:
                 await channel.close()
         found.sort(key=lambda r: (r.position, r.message_id))
         return found[:limit]
+
+    async def dead_letter(self, group: str, position: int) -> DeadLetterRecord | None:
+        found = await self.dead_letters(group, 1, after=position - 1)
+        return found[0] if found and found[0].position == position else None
+
+    async def replay_dead_letter(self, group: str, position: int) -> bool:
+        return await self._take_dead_letter(group, position, replay=True)
+
+    async def discard_dead_letter(self, group: str, position: int) -> bool:
+        return await self._take_dead_letter(group, position, replay=False)
+
+    async def _take_dead_letter(self, group: str, position: int, *, replay: bool) -> bool:
+        """Find the dead letter at `position` (holding every message read unacked, so a
+        concurrent replay cannot see it), replay it if asked, then ack it off the queue; closing
+        the channel puts the others back."""
+        await self.channel()  # (re)connects
+        channel = await self._connection.channel()
+        try:
+            queue = await channel.declare_queue(
+                self.topology.dead_letter_queue(group), passive=True
+            )
+            while (message := await queue.get(no_ack=False, fail=False)) is not None:
+                if _dead_letter_record(group, message).position == position:
+                    if replay:
+                        await self._replay(group, message)
+                    await message.ack()
+                    return True
+        except ChannelClosed:
+            return False  # no such queue: the group never dead-lettered anything
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
+        return False
+
+    async def _replay(self, group: str, message: Any) -> None:
+        record = _dead_letter_record(group, message)
+        headers: dict[str, Any] = {
+            k: v
+            for k, v in (message.headers or {}).items()
+            if not k.startswith(names.RESERVED_PREFIXES)
+        }
+        headers.update(
+            {
+                names.KEY: record.key,
+                names.TOPIC: record.topic,
+                names.MESSAGE_ID: record.message_id,
+                names.REPLAYED_FROM: str(record.position),
+            }
+        )
+        shard = partition_of(record.key, self.topology.partitions)
+        channel = await self.channel()
+        await channel.default_exchange.publish(
+            aio_pika.Message(
+                record.payload,
+                headers=headers,
+                message_id=record.message_id,
+                delivery_mode=aio_pika.DeliveryMode.PERSISTENT,
+            ),
+            routing_key=self.topology.shard_queue(group, shard),
+        )
 
     async def destroy(self) -> None:
         """Delete the queues of the groups this broker declared, and the prefix's exchanges."""

@@ -342,7 +342,13 @@ class RabbitMqConsumer:
         receipt = _Receipt(
             shard, message, topic, header_text(headers.get(names.KEY)), message_id, count
         )
-        if count == 0 and not message.redelivered and (topic, message_id) in shard.seen:
+        replayed = names.REPLAYED_FROM in headers
+        if (
+            count == 0
+            and not message.redelivered
+            and not replayed
+            and (topic, message_id) in shard.seen
+        ):
             await message.ack()  # a repeated publish
             return
         else:

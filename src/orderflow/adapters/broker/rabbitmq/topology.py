@@ -30,6 +30,9 @@ REASON = "x-orderflow-reason"
 ATTEMPTS = "x-orderflow-attempts"
 MESSAGE_ID = "x-orderflow-id"
 DEAD_AT = "x-orderflow-dead-at"  # microseconds since the epoch: a dead letter's position
+# On a replayed dead letter (sent straight to its group's shard queue): the position it had, so
+# the shard's owner does not drop it as a repeated publish of a message id it saw.
+REPLAYED_FROM = "x-orderflow-replayed-from"
 RESERVED_PREFIXES = ("x-orderflow-", "x-death", "x-delivery-count", "x-first-death", "x-last-death")
 
 
