@@ -25,6 +25,7 @@ from orderflow.adapters.urls import redact_url
 from orderflow.adapters.wakeup import PostgresWakeup, UnixSocketWakeup
 from orderflow.config import RetryPolicySettings, Settings
 from orderflow.demo.catalog import seed_demo_catalog
+from orderflow.observability import metrics
 from orderflow.ports.broker import Broker, ConsumerSpec
 from orderflow.ports.payments import PaymentGateway
 from orderflow.ports.storage import Storage
@@ -35,6 +36,7 @@ from orderflow.services.orders.recovery import DeadLetters
 from orderflow.services.orders.saga import OrderSaga
 from orderflow.services.payment.answers import PaymentAnswer
 from orderflow.services.payment.handler import PaymentHandler
+from orderflow.services.payment.metered import MeteredPaymentGateway
 from orderflow.services.relay.relay import OutboxRelay
 from orderflow.services.runtime.consumer import ConsumerRunner
 from orderflow.services.runtime.dead_letters import DeadLetterWatcher
@@ -97,7 +99,9 @@ def build_outbox_signal(settings: Settings) -> Callable[[], None]:
 
 
 def build_payment_gateway(settings: Settings) -> PaymentGateway:
-    return SimulatedPaymentGateway(settings.payment_simulator_path)
+    return MeteredPaymentGateway(
+        SimulatedPaymentGateway(settings.payment_simulator_path), "simulator"
+    )
 
 
 @asynccontextmanager
@@ -429,9 +433,12 @@ class WorkerSet:
             loops.append(("dead letters", functools.partial(watcher.run, self.stop)))
             pruner = ProcessedPruner(storage, self.settings.processed_retention)
             loops.append(("pruning", functools.partial(pruner.run, self.stop)))
+        # The outbox's depth is sampled where a relay runs, when Prometheus scrapes.
+        unsample = metrics.add_sampler(relay.sample_depth) if self.with_relay else lambda: None
         try:
             await asyncio.gather(*(self._until_stopped(name, step) for name, step in loops))
         finally:
+            unsample()
             await wakeup.close()
 
     async def _until_stopped(self, name: str, step: Callable[[], Awaitable[None]]) -> None:

@@ -100,7 +100,7 @@ def run(
         ChildSpec("gateway", ("serve", "gateway", "--port", str(settings.port))),
         ChildSpec("api", ("serve", "api", "--port", str(settings.api_port))),
         ChildSpec("stream", ("serve", "stream", "--port", str(settings.stream_port))),
-        ChildSpec("workers", ("worker", "all")),
+        ChildSpec("workers", ("worker", "all", "--health-port", str(settings.workers_port))),
     ]
     env = _env_for_children(settings)
     env["ORDERFLOW_GATEWAY_API_UPSTREAM"] = f"http://127.0.0.1:{settings.api_port}"
@@ -124,6 +124,7 @@ def run(
             f"  Sign up / log in:           POST {public}/auth/register, POST {public}/auth/token\n"
             f"  Data:                       {settings.data_dir.resolve()}\n"
         )
+        banner += _scrape_targets(settings, public)
         if admin_password:
             banner += f"  Demo admin (shown once):    {DEMO_ADMIN} / {admin_password}\n"
         typer.echo(banner + "Press Ctrl-C to stop.\n", err=True)
@@ -140,6 +141,17 @@ async def _prepare_all(settings: Settings) -> str:
 
     await prepare(settings)
     return await _prepare_gateway(settings) or ""
+
+
+def _scrape_targets(settings: Settings, public: str) -> str:
+    """What Prometheus scrapes (docs/metrics.md): each process on its own port."""
+    internal = {"api": settings.api_port, "stream": settings.stream_port}
+    internal["workers"] = settings.workers_port
+    targets = ", ".join(f"{name} 127.0.0.1:{port}" for name, port in internal.items())
+    return (
+        f"  Metrics (Prometheus):       /metrics of {targets};\n"
+        f"                              gateway {public}/metrics (admins only)\n"
+    )
 
 
 async def _prepare_gateway(settings: Settings) -> str | None:

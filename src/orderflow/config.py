@@ -86,7 +86,10 @@ class Settings(BaseSettings):
     port: int = 8080  # the public port: the gateway
     api_port: int = 8081  # internal: only the gateway talks to it
     stream_port: int = 8082  # internal: the stream service and the storefront page
-    health_port: int = Field(0, description="/healthz and /readyz of a worker or relay (0: off)")
+    health_port: int = Field(
+        0, description="/healthz, /readyz and /metrics of a worker or relay (0: off)"
+    )
+    workers_port: int = 8083  # internal: health and /metrics of `orderflow run`'s workers
     # Every HTTP server (gateway, API, stream) answers 431 past these (web/header_limits.py).
     max_header_bytes: int = Field(
         16 * 1024, ge=1024, description="request line and header fields of one request, bytes"

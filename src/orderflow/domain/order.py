@@ -14,6 +14,7 @@ Money that was refunded is not taken again: such an order cannot resume.
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from enum import StrEnum
 
 from orderflow.domain import messages as m
@@ -79,6 +80,8 @@ class OrderState:
     # What has already been undone (STOCK released, PAYMENT refunded), so a duplicate late event
     # is not compensated twice.
     compensated: frozenset[str] = frozenset()
+    # When the order was accepted (for the stage latencies in the metrics; None if unknown).
+    placed_at: datetime | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,7 +15,8 @@ In one pass (it is on the gateway's hot path, so one wrapper rather than four):
 - a client that went away mid-request (Starlette's ClientDisconnect, raised while the body is
   read): nothing is broken and nobody is left to answer, so one info line, no traceback, and
   499 in the access log (nginx's "client closed request");
-- one access-log line per request.
+- one access-log line per request, and its count and duration in the process's metrics (by
+  route template: web/metrics.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ import structlog
 from starlette.requests import ClientDisconnect
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from orderflow.observability import metrics
+from orderflow.web.metrics import route_template
 from orderflow.web.problems import UNEXPECTED_DETAIL, ProblemError, send_problem
 from orderflow.web.security_headers import SecurityHeaders
 
@@ -65,6 +68,7 @@ class RequestContextMiddleware:
         if scope["type"] not in ("http", "websocket"):
             return await self.app(scope, receive, send)
         started = time.perf_counter()
+        app_root = str(scope.get("root_path", ""))
         given = next((v for k, v in scope["headers"] if k == REQUEST_ID_HEADER), b"")
         request_id = given.decode() if _REQUEST_ID.match(given) else uuid.uuid4().hex
         client = self._client_ip(scope)
@@ -99,14 +103,17 @@ class RequestContextMiddleware:
                 scope, send_with_headers, ProblemError(500, detail=UNEXPECTED_DETAIL)
             )
         finally:
+            elapsed = time.perf_counter() - started
+            method = scope.get("method", "WS")
+            metrics.http_request(route_template(scope, app_root), method, status, elapsed)
             log.info(
                 "request",
                 request_id=request_id,
-                method=scope.get("method", "WS"),
+                method=method,
                 path=scope["path"],
                 status=status,
                 client=client,
-                duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                duration_ms=round(elapsed * 1000, 2),
             )
             structlog.contextvars.reset_contextvars(**bound)
 

@@ -206,6 +206,9 @@ class FakeOutbox:
     async def oldest(self, limit: int, *, claim: bool = False) -> list[OutboxRow]:
         return self._s.outbox[:limit]
 
+    async def depth(self, cap: int) -> int:
+        return min(len(self._s.outbox), cap)
+
     async def remove(self, ids: Sequence[int]) -> None:
         gone = set(ids)
         self._s.outbox = [r for r in self._s.outbox if r.id not in gone]

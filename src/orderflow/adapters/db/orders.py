@@ -117,6 +117,7 @@ class SqlOrderRepository:
                 orders.c.payment_token,
                 orders.c.version,
                 orders.c.compensated,
+                orders.c.created_at,
             )
             .where(orders.c.id.in_(sorted(set(order_ids))))
             .order_by(orders.c.id)
@@ -131,6 +132,7 @@ class SqlOrderRepository:
                     r.currency,
                     r.payment_token,
                     frozenset(filter(None, r.compensated.split(","))),
+                    r.created_at,
                 ),
                 r.version,
             )

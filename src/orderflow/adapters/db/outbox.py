@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from orderflow.adapters.db.clock import now
@@ -45,6 +45,10 @@ class SqlOutbox:
         return [
             OutboxRow(r.id, OutgoingMessage(r.topic, r.key, r.message_id, r.payload)) for r in rows
         ]
+
+    async def depth(self, cap: int) -> int:
+        waiting = select(outbox.c.id).limit(cap).subquery()
+        return int(await self._conn.scalar(select(func.count()).select_from(waiting)) or 0)
 
     async def remove(self, ids: Sequence[int]) -> None:
         await self._conn.execute(delete(outbox).where(outbox.c.id.in_(list(ids))))

@@ -14,6 +14,7 @@ from orderflow.services.api.routes import dead_letters, orders, products
 from orderflow.web import problems
 from orderflow.web.body_limit import BodyLimitMiddleware
 from orderflow.web.health import Check, Readiness
+from orderflow.web.metrics import metrics_route
 from orderflow.web.request_context import RequestContextMiddleware
 from orderflow.web.security_headers import SecurityHeaders
 
@@ -51,6 +52,8 @@ def create_api_app(ctx: ApiContext, readiness: Mapping[str, Check] | None = None
     app.include_router(dead_letters.router)
     app.include_router(Readiness("order API", readiness or {}).router())
     install_docs(app, title=app.title)
+    # The internal port only: the gateway's route table sends nothing but /api/... here.
+    app.router.routes.append(metrics_route())
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     # The strict policy ('self' only): /docs has no inline script and loads nothing from elsewhere.
     app.add_middleware(RequestContextMiddleware, security=SecurityHeaders())

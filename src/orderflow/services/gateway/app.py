@@ -31,6 +31,7 @@ from orderflow.services.gateway.account_state import AccountStates
 from orderflow.services.gateway.authn import Authenticator
 from orderflow.services.gateway.forwarding import AssertionMinter
 from orderflow.services.gateway.locations import LocationRewriter
+from orderflow.services.gateway.metrics_endpoint import gateway_metrics
 from orderflow.services.gateway.middleware import CanonicalRequestMiddleware
 from orderflow.services.gateway.passwords import Passwords
 from orderflow.services.gateway.proxy import create_client
@@ -100,6 +101,7 @@ def create_gateway_app(settings: GatewaySettings, parts: GatewayParts) -> Starle
         Mount("/auth", app=_auth_app(state)),
         Route("/.well-known/jwks.json", _jwks, methods=["GET"]),
         *readiness.routes(),
+        Route("/metrics", gateway_metrics, methods=["GET"]),
         Route("/{path:path}", proxy_endpoints.proxy_http, methods=ALL_METHODS),
         WebSocketRoute("/{path:path}", proxy_endpoints.proxy_websocket),
     ]

@@ -17,6 +17,7 @@ import structlog
 from orderflow.domain import messages as m
 from orderflow.domain.order import NEW_ORDER_STATUS, place
 from orderflow.messaging.envelope import encode
+from orderflow.observability import metrics
 from orderflow.ports.errors import WriteConflictError
 from orderflow.ports.orders import NewOrder
 from orderflow.ports.storage import Storage
@@ -129,6 +130,7 @@ class OrderIntake:
                     [encode(msg) for p in fresh for msg in _first_messages(p.order)]
                 )
                 results.extend((p, Accepted(p.order.id, replayed=False)) for p in fresh)
+        metrics.order_accepted(len(fresh))  # committed: the block above raised otherwise
         if fresh:
             self._on_committed()
         for p, result in results:

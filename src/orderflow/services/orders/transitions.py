@@ -7,9 +7,11 @@ move an order through exactly the same state machine and write exactly the same 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 
 from orderflow.domain import messages as m
-from orderflow.domain.order import decide, evolve
+from orderflow.domain.order import SETTLED_STATUSES, OrderStatus, decide, evolve
+from orderflow.observability import metrics
 from orderflow.ports.orders import Change, OrderRepository, TimelineEntry
 
 # Facts recorded on the timeline even though they change no status.
@@ -25,6 +27,7 @@ async def apply_events(
     states = await repo.states_for_update([e.order_id for e in events])
     results: list[list[m.Message] | None] = []
     entries: list[Change] = []
+    reached: list[tuple[OrderStatus, datetime | None]] = []
     for event in events:
         if event.order_id not in states:
             results.append(None)
@@ -48,6 +51,7 @@ async def apply_events(
         states[event.order_id] = (after, version + 1)
         out: list[m.Message] = list(decision.commands)
         if decision.status is not None:
+            reached.append((new_status, state.placed_at))
             out.append(
                 m.OrderStatusChanged(
                     event.order_id,
@@ -59,4 +63,8 @@ async def apply_events(
             )
         results.append(out)
     await repo.record(entries)
+    # Recorded once the changes are written; a transaction that fails to commit after this
+    # (the database lost mid-commit) has counted them, which is rare and errs on the high side.
+    for status, placed_at in reached:
+        metrics.status_reached(status.value, placed_at, status in SETTLED_STATUSES)
     return results

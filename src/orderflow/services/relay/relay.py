@@ -19,12 +19,15 @@ import contextlib
 
 import structlog
 
+from orderflow.observability import metrics
 from orderflow.ports.broker import Broker
 from orderflow.ports.storage import Storage
 from orderflow.ports.wakeup import OUTBOX, NoWakeup, Wakeup
 from orderflow.services.runtime.retrying import STOPPED, retry_until_stopped
 
 log = structlog.get_logger()
+
+DEPTH_CAP = 1_000_000
 
 
 class OutboxRelay:
@@ -62,6 +65,8 @@ class OutboxRelay:
                 )
                 if published is STOPPED:
                     break
+                if published:
+                    metrics.relayed(published)
                 if published < self._batch_size:
                     await _first_of(self._wakeup, stop, self._safety_poll)
         finally:
@@ -74,6 +79,11 @@ class OutboxRelay:
         while True:
             if await self._signals.wait(OUTBOX, self._safety_poll):
                 self.wake()
+
+    async def sample_depth(self) -> None:
+        """For the metrics, before a scrape: the outbox's depth, up to a million rows."""
+        async with self._storage.read() as reads:
+            metrics.outbox_depth(await reads.outbox.depth(DEPTH_CAP))
 
     async def publish_batch(self) -> int:
         if self._storage.claims_rows:

@@ -9,6 +9,8 @@ applied one by one, each in a savepoint, so one failure does not undo its neighb
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Generic, TypeVar
 
@@ -16,8 +18,9 @@ import structlog
 
 from orderflow.domain.messages import Message, ProcessingFailed
 from orderflow.messaging.envelope import MalformedMessageError, decode, encode
+from orderflow.observability import metrics
 from orderflow.ports.attempts import AttemptOutcome, FailedAttempt
-from orderflow.ports.broker import Ack, Broker, ConsumerSpec, DeadLetter, Delivery, Outcome
+from orderflow.ports.broker import Ack, Broker, ConsumerSpec, DeadLetter, Delivery, Outcome, Retry
 from orderflow.ports.storage import Storage, Writes
 from orderflow.services.runtime.dead_letters import REPORTED_BY, report_key
 from orderflow.services.runtime.handler import BatchResult, Handler
@@ -26,6 +29,8 @@ from orderflow.services.runtime.retrying import RedeliveryPolicy, wait_until_rea
 log = structlog.get_logger()
 
 T = TypeVar("T")
+
+_OUTCOME_NAMES: dict[type[Outcome], str] = {Ack: "ack", Retry: "retry", DeadLetter: "dead_letter"}
 
 
 class ConsumerRunner(Generic[T]):
@@ -64,11 +69,19 @@ class ConsumerRunner(Generic[T]):
             while not stop.is_set():
                 deliveries = await consumer.fetch(self._batch_size, 0.5)
                 if deliveries:
-                    await consumer.settle(await self.process(deliveries))
+                    started = time.perf_counter()
+                    outcomes = await self.process(deliveries)
+                    await consumer.settle(outcomes)
                     self._on_committed()
+                    self._measure(outcomes, time.perf_counter() - started)
         finally:
             await consumer.close()
             log.info("consumer stopped", group=self.spec.group)
+
+    def _measure(self, outcomes: Sequence[tuple[Delivery, Outcome]], seconds: float) -> None:
+        """Counted once settled: a batch that fails before is fetched (and counted) again."""
+        kinds = Counter(_OUTCOME_NAMES[type(outcome)] for _, outcome in outcomes)
+        metrics.batch_handled(self.spec.group, seconds, kinds)
 
     async def _database_answers(self, stop: asyncio.Event) -> bool:
         """Wait until the database answers; False if asked to stop first."""

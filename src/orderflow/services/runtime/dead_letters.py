@@ -20,6 +20,7 @@ import structlog
 
 from orderflow.domain.messages import ProcessingFailed
 from orderflow.messaging.envelope import MalformedMessageError, decode, encode
+from orderflow.observability import metrics
 from orderflow.ports.broker import Broker, DeadLetterRecord
 from orderflow.ports.storage import Storage
 
@@ -93,4 +94,6 @@ class DeadLetterWatcher:
                 log.error("dead letter", order_id=oid, group=group, reason=record.reason)
             await tx.outbox.add([encode(e) for e in events])
             await processed.mark(new)
+        if events:
+            metrics.dead_letter_swept(group, len(events))
         return len(events)

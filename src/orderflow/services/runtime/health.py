@@ -2,7 +2,8 @@
 
 `GET /healthz` answers 200 while the event loop runs (liveness: restart me if this fails);
 `GET /readyz` answers 200 when every check passes and otherwise 503, a problem+json naming the
-failed checks (readiness: the database and the broker are reachable). The endpoint needs no
+failed checks (readiness: the database and the broker are reachable); `GET /metrics` is the
+process's Prometheus metrics (observability/metrics.py). The endpoint needs no
 credentials, so why a check failed is logged, never answered: error texts can name hosts and
 users. Anything else is 404. Plain asyncio streams: two routes do not need a web framework in
 every worker.
@@ -16,6 +17,8 @@ from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 import structlog
+
+from orderflow.observability.exposition import CONTENT_TYPE, render
 
 log = structlog.get_logger()
 
@@ -92,4 +95,6 @@ class HealthServer:
                 "failed": failed,
             }
             return "503 Service Unavailable", PROBLEM_JSON, orjson.dumps(problem)
+        if path == "/metrics":
+            return "200 OK", CONTENT_TYPE, await render()
         return "404 Not Found", JSON, b'{"status":"not found"}'

@@ -20,6 +20,7 @@ from orderflow.services.stream.context import StreamContext
 from orderflow.services.stream.sse import events_endpoint
 from orderflow.services.stream.websocket import websocket_endpoint
 from orderflow.web.health import Readiness
+from orderflow.web.metrics import metrics_route
 
 log = structlog.get_logger("orderflow.stream")
 
@@ -45,6 +46,7 @@ def create_stream_app(ctx: StreamContext, extra: Sequence[BaseRoute] = ()) -> St
             WebSocketRoute("/ws", websocket_endpoint),
             Route("/events", events_endpoint, methods=["GET"]),
             *_readiness(ctx).routes(),
+            metrics_route(),  # the internal port; the gateway routes only /ws and /events here
             *extra,
         ],
         lifespan=lifespan,

@@ -14,6 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
+from orderflow.observability import metrics
 from orderflow.ports.identity import ASSERTION_HEADER, InvalidAssertionError
 from orderflow.services.stream import protocol
 from orderflow.services.stream.context import StreamContext
@@ -53,6 +54,7 @@ async def events_endpoint(request: Request) -> Response:
 
 async def _stream(ctx: StreamContext, wanted: Subscribe, opened: Opened) -> AsyncIterator[str]:
     sub = opened.subscription
+    metrics.stream_connection("sse", 1)
     try:
         yield f"retry: {RETRY_MS}\n\n"
         if opened.resync is not None:
@@ -77,6 +79,7 @@ async def _stream(ctx: StreamContext, wanted: Subscribe, opened: Opened) -> Asyn
                     yield _event("status", message, sent_as)
     finally:
         sub.close("disconnected")
+        metrics.stream_connection("sse", -1)
 
 
 def _event(name: str, data: dict[str, Any], event_id: str | None = None) -> str:

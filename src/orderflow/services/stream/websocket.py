@@ -13,6 +13,7 @@ import structlog
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from orderflow.domain.identity import Identity
+from orderflow.observability import metrics
 from orderflow.ports.identity import ASSERTION_HEADER, InvalidAssertionError
 from orderflow.services.stream import protocol
 from orderflow.services.stream.context import StreamContext
@@ -43,7 +44,11 @@ async def websocket_endpoint(ws: WebSocket) -> None:
         await ws.close(code=1008, reason="sign in first")
         return
     await ws.accept()
-    await _Connection(ws, ctx, who).run()
+    metrics.stream_connection("websocket", 1)
+    try:
+        await _Connection(ws, ctx, who).run()
+    finally:
+        metrics.stream_connection("websocket", -1)
 
 
 class _Connection:

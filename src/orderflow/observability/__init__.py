@@ -1,0 +1,1 @@
+"""Observability: the process's Prometheus metrics (metrics.py) and their exposition."""
