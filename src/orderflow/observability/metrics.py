@@ -146,5 +146,11 @@ async def sample(timeout: float = 2.0) -> None:
 
 
 def value(name: str, **labels: str) -> float:
-    """A sample's current value (0 when it has none yet), for tests and the CLI."""
-    return REGISTRY.get_sample_value(name, labels) or 0.0
+    """The sum of the samples named `name` whose labels include `labels` (0 if none): what
+    PromQL's `sum(name{labels})` says of this process. For tests; it walks the whole registry."""
+    return sum(
+        sample.value
+        for family in REGISTRY.collect()
+        for sample in family.samples
+        if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+    )
