@@ -38,6 +38,7 @@ from orderflow.services.payment.answers import PaymentAnswer
 from orderflow.services.payment.handler import PaymentHandler
 from orderflow.services.payment.metered import MeteredPaymentGateway
 from orderflow.services.relay.relay import OutboxRelay
+from orderflow.services.runtime.backlog import backlog_sampler
 from orderflow.services.runtime.consumer import ConsumerRunner
 from orderflow.services.runtime.dead_letters import DeadLetterWatcher
 from orderflow.services.runtime.handler import Handler
@@ -433,12 +434,16 @@ class WorkerSet:
             loops.append(("dead letters", functools.partial(watcher.run, self.stop)))
             pruner = ProcessedPruner(storage, self.settings.processed_retention)
             loops.append(("pruning", functools.partial(pruner.run, self.stop)))
-        # The outbox's depth is sampled where a relay runs, when Prometheus scrapes.
-        unsample = metrics.add_sampler(relay.sample_depth) if self.with_relay else lambda: None
+        # The outbox's depth and the groups' backlog are sampled where a relay runs, when
+        # Prometheus scrapes.
+        specs = [consumer_spec(name, self.settings) for name in WORKERS]
+        samplers = [relay.sample_depth, backlog_sampler(broker, specs)] if self.with_relay else []
+        removals = [metrics.add_sampler(sample) for sample in samplers]
         try:
             await asyncio.gather(*(self._until_stopped(name, step) for name, step in loops))
         finally:
-            unsample()
+            for remove in removals:
+                remove()
             await wakeup.close()
 
     async def _until_stopped(self, name: str, step: Callable[[], Awaitable[None]]) -> None:

@@ -106,6 +106,34 @@ class BrokerContract:
         assert extra == [], f"unexpected extra deliveries {[d.message_id for d in extra]}"
         return got
 
+    async def backlog_when_settled_at(
+        self, broker: Broker, spec: ConsumerSpec, expected: int
+    ) -> int:
+        """The group's backlog once it reads `expected`, or as it is after the grace period
+        (engines report it from statistics that may trail by a moment)."""
+        deadline = time.monotonic() + self.grace
+        while True:
+            count = await broker.backlog(spec)
+            if count == expected or time.monotonic() >= deadline:
+                return count
+            await asyncio.sleep(0.05)
+
+    async def test_backlog_counts_what_a_group_has_not_settled(
+        self, make_broker: BrokerFactory
+    ) -> None:
+        broker = await make_broker()
+        spec, other = self.spec(), self.spec("others")
+        await broker.declare(spec)
+        await broker.declare(other)
+        assert await broker.backlog(self.spec("never-declared")) == 0
+        await broker.publish([message(i) for i in range(5)])
+        assert await self.backlog_when_settled_at(broker, spec, 5) == 5
+
+        await self.drain(await broker.consumer(spec), 5)
+
+        assert await self.backlog_when_settled_at(broker, spec, 0) == 0
+        assert await broker.backlog(other) == 5  # each group has its own
+
     async def test_publish_then_fetch_and_ack(self, make_broker: BrokerFactory) -> None:
         broker = await make_broker()
         consumer = await broker.consumer(self.spec())

@@ -129,7 +129,9 @@ def _check_scrapes(cluster: Cluster) -> None:
     for group, scraped in (("orders", orders), ("payment", payment), ("inventory", inventory)):
         assert scraped.value("orderflow_handler_batch_seconds_count", group=group) > 0
     assert relay.value("orderflow_relay_published_messages_total") > 0
-    assert "orderflow_outbox_depth" in {name for name, _, _ in relay.samples}
+    assert relay.has("orderflow_outbox_depth")
+    for group in WORKERS:  # sampled at the scrape, where the relay runs
+        assert relay.has("orderflow_queue_backlog", group=group)
 
     stream = scrape(cluster.procs["stream"].url)
     assert stream.value("orderflow_stream_connections") == 0

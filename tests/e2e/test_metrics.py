@@ -88,6 +88,7 @@ async def test_each_process_counts_the_known_orders(system: System) -> None:
         assert workers.value("orderflow_order_stage_seconds_sum", status=status) > 0
     for group in ("orders", "inventory", "payment"):
         assert workers.value("orderflow_handler_batch_seconds_count", group=group) > 0
+        assert workers.has("orderflow_queue_backlog", group=group)  # sampled at the scrape
     calls = "orderflow_provider_call_seconds_count"
     assert workers.value(calls, operation="authorize", outcome="transient_error") == 2 * 2
     assert workers.value(calls, operation="capture", outcome="approved") == FINISHED["confirmed"]

@@ -31,6 +31,13 @@ class Scrape:
             if n == name and all(have.get(k) == want for k, want in labels.items())
         )
 
+    def has(self, name: str, **labels: str) -> bool:
+        """Whether a sample named `name` with these labels is exposed at all."""
+        return any(
+            n == name and all(have.get(k) == want for k, want in labels.items())
+            for n, have, _ in self.samples
+        )
+
     def __add__(self, other: Scrape) -> Scrape:
         return Scrape(self.samples + other.samples)
 

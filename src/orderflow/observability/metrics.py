@@ -59,6 +59,12 @@ DEAD_LETTERS = Counter(
     ["group", "found_by"],
 )
 RELAYED = Counter("orderflow_relay_published_messages", "Outbox messages the relay published")
+QUEUE_BACKLOG = Gauge(
+    "orderflow_queue_backlog",
+    "Messages a consumer group has not settled yet, by group (sampled on scrape where a relay "
+    "runs; RabbitMQ counts only those not handed out yet)",
+    ["group"],
+)
 OUTBOX_DEPTH = Gauge("orderflow_outbox_depth", "Outbox rows not published yet (sampled on scrape)")
 PROVIDER_SECONDS = Histogram(
     "orderflow_provider_call_seconds",
@@ -127,6 +133,10 @@ def stream_connection(transport: str, delta: int) -> None:
 
 def outbox_depth(rows: int) -> None:
     OUTBOX_DEPTH.set(rows)
+
+
+def queue_backlog(group: str, messages: int) -> None:
+    QUEUE_BACKLOG.labels(group).set(messages)
 
 
 def add_sampler(sampler: Callable[[], Awaitable[None]]) -> Callable[[], None]:

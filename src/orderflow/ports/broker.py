@@ -141,3 +141,9 @@ class Broker(Protocol):
     async def ping(self) -> None:
         """Raise if the broker cannot be reached."""
         ...
+
+    async def backlog(self, spec: ConsumerSpec) -> int:
+        """How many messages the group has not settled yet (its queue depth, or lag): every one
+        not handed out yet, and where the engine can tell, those handed out and not settled. A
+        group that was never declared has none. For the metrics, sampled now and then."""
+        ...

@@ -68,6 +68,9 @@ class FakeBroker:
     async def ping(self) -> None:
         return None
 
+    async def backlog(self, spec: ConsumerSpec) -> int:
+        return 0
+
 
 def delivery(message: OutgoingMessage | m.Message, attempt: int = 1) -> Delivery:
     """A delivery of an outbox row's message, or of a message encoded now (a new id)."""

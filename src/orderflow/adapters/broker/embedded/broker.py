@@ -142,6 +142,9 @@ class EmbeddedBroker:
     async def ping(self) -> None:
         await self.run(lambda conn: conn.execute("SELECT 1").fetchone())
 
+    async def backlog(self, spec: ConsumerSpec) -> int:
+        return await self.run(store.backlog, spec.group)
+
     # Engine-internal API used by EmbeddedConsumer.
 
     async def run(

@@ -270,6 +270,12 @@ def release(conn: sqlite3.Connection, receipts: Sequence[Receipt]) -> None:
         )
 
 
+def backlog(conn: sqlite3.Connection, group: str) -> int:
+    """Waiting, leased or waiting for a retry: every row of the group is unsettled."""
+    row = conn.execute("SELECT count(*) FROM deliveries WHERE grp = ?", (group,)).fetchone()
+    return int(row[0])
+
+
 def dead_letters(
     conn: sqlite3.Connection, group: str, limit: int, after: int = 0
 ) -> list[DeadLetterRecord]:

@@ -240,6 +240,27 @@ class NatsBroker:
         with contextlib.suppress(NatsError, TimeoutError):
             await self._hand_backs.purge(key)
 
+    async def backlog(self, spec: ConsumerSpec) -> int:
+        """Not delivered yet plus delivered and not acknowledged, over the group's consumers
+        (one per topic and partition), asked concurrently."""
+        topo = self.topology
+        durables = [
+            topo.durable(spec.group, topic, n)
+            for topic in spec.topics
+            for n in range(topo.partitions)
+        ]
+        infos = await asyncio.gather(
+            *(self._js.consumer_info(topo.stream, d) for d in durables), return_exceptions=True
+        )
+        total = 0
+        for info in infos:
+            if isinstance(info, NotFoundError):
+                continue  # not declared (yet): nothing waits for it
+            if isinstance(info, BaseException):
+                raise ConnectionError(f"consumer info from NATS failed: {info!r}") from info
+            total += int(info.num_pending or 0) + int(info.num_ack_pending or 0)
+        return total
+
     async def dead_letters(
         self, group: str, limit: int = 100, after: int = 0
     ) -> list[DeadLetterRecord]:

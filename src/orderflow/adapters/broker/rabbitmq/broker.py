@@ -216,6 +216,24 @@ class RabbitMqBroker:
             routing_key=queue,
         )
 
+    async def backlog(self, spec: ConsumerSpec) -> int:
+        """Ready messages of the group's shard queues (a passive declare reports those only:
+        what members hold unacknowledged is not counted)."""
+        await self.channel()  # (re)connects
+        channel = await self._connection.channel()
+        total = 0
+        try:
+            for n in range(self.topology.partitions):
+                name = self.topology.shard_queue(spec.group, n)
+                queue = await channel.declare_queue(name, passive=True)
+                total += int(queue.declaration_result.message_count or 0)
+        except ChannelClosed:
+            return total  # no such queue: the group was never declared
+        finally:
+            with contextlib.suppress(Exception):
+                await channel.close()
+        return total
+
     async def dead_letters(
         self, group: str, limit: int = 100, after: int = 0
     ) -> list[DeadLetterRecord]:
