@@ -70,6 +70,8 @@ class System:
             "ORDERFLOW_DATA_DIR": str(self.data_dir),
             "ORDERFLOW_LOG_LEVEL": "WARNING",
             "ORDERFLOW_STREAM_PORT": str(self.stream_port),
+            # `run` gives its workers a metrics port: a free one, so systems never collide there.
+            "ORDERFLOW_WORKERS_PORT": str(free_port()),
             **self.env,
         }
         with self.log_path.open("wb") as log:
