@@ -92,8 +92,9 @@ async def test_each_process_counts_the_known_orders(system: System) -> None:
     calls = "orderflow_provider_call_seconds_count"
     assert workers.value(calls, operation="authorize", outcome="transient_error") == 2 * 2
     assert workers.value(calls, operation="capture", outcome="approved") == FINISHED["confirmed"]
-    assert workers.value("orderflow_relay_published_messages_total") > 0
-    assert workers.value("orderflow_outbox_depth") == 0  # sampled at the scrape: all published
+    # Sampled at the scrape: all published (here by the outbox trigger at commit, not the relay,
+    # since the database and the embedded broker share one file).
+    assert workers.value("orderflow_outbox_depth") == 0
 
 
 async def test_the_stream_counts_its_connections(system: System) -> None:
