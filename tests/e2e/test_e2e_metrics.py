@@ -102,6 +102,10 @@ async def test_the_stream_counts_its_connections(system: System) -> None:
     headers = {HEADER: system.signer().sign(customer("watcher@example.com"))}
     gauge = "orderflow_stream_connections"
     assert scrape(stream).value(gauge, transport="sse") == 0
+    ready = await asyncio.to_thread(httpx.get, f"{stream}/readyz", timeout=10)
+    assert ready.status_code == 200
+    readyz = scrape(stream).value("orderflow_http_request_seconds_count", route="/readyz")
+    assert readyz >= 1  # requests counted by route template there too
     async with (
         httpx.AsyncClient(timeout=30) as http,
         http.stream("GET", f"{stream}/events", headers=headers) as events,

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager
 
 import structlog
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.routing import BaseRoute, Route, WebSocketRoute
 
 from orderflow.services.runtime.retrying import retry_until_stopped
@@ -20,7 +21,7 @@ from orderflow.services.stream.context import StreamContext
 from orderflow.services.stream.sse import events_endpoint
 from orderflow.services.stream.websocket import websocket_endpoint
 from orderflow.web.health import Readiness
-from orderflow.web.metrics import metrics_route
+from orderflow.web.metrics import HttpMetricsMiddleware, metrics_route
 
 log = structlog.get_logger("orderflow.stream")
 
@@ -49,6 +50,7 @@ def create_stream_app(ctx: StreamContext, extra: Sequence[BaseRoute] = ()) -> St
             metrics_route(),  # the internal port; the gateway routes only /ws and /events here
             *extra,
         ],
+        middleware=[Middleware(HttpMetricsMiddleware)],
         lifespan=lifespan,
     )
     app.state.stream = ctx
