@@ -21,6 +21,7 @@ import pytest
 from orderflow.demo.catalog import PLENTY, SCARCE
 from tests.distributed.cluster import Cluster, broker_url
 from tests.support.databases import database_outage, fresh_database, stock_levels
+from tests.support.metrics import scrape
 from tests.support.orders import Client, Planned, captures_per_order, mixed_orders
 from tests.support.services import NATS_START
 from tests.support.system import System
@@ -110,11 +111,13 @@ async def test_every_service_scaled_out_settles_1000_orders(cluster: Cluster) ->
 async def test_kill_9_one_instance_of_each_worker_mid_run(cluster: Cluster) -> None:
     await asyncio.to_thread(cluster.start_all, 2)
     client = Client(cluster.api_url, cluster.signer(), concurrency=64)
+    killed = ("orders-1", "inventory-1", "payment-1")
     try:
         submission = Submission(client, mixed_orders(1000, random.Random(47)))
         submitting = submission.start()
         await submission.reached(300)
-        for name in ("orders-1", "inventory-1", "payment-1"):
+        handled = {name: _handled(cluster, name) for name in cluster.procs if "-" in name}
+        for name in killed:
             cluster.kill(name)  # mid-batch: their unsettled deliveries go to the survivors
         await submitting
         final = await client.wait_settled(
@@ -123,6 +126,22 @@ async def test_kill_9_one_instance_of_each_worker_mid_run(cluster: Cluster) -> N
     finally:
         await client.aclose()
     await cluster.check_outcome(submission.accepted, final)
+    # Both instances of every worker were doing work when the killing started.
+    assert all(handled.values()), handled
+    # The kill hit work in flight: what a killed instance held came back to its survivor as an
+    # attempt beyond the first. Counted for orders and inventory, which never retry these
+    # orders otherwise (payment does, for the transient card, so its count proves nothing).
+    redelivered = {
+        group: scrape(cluster.procs[f"{group}-2"].url).value(
+            "orderflow_messages_redelivered_total", group=group
+        )
+        for group in ("orders", "inventory")
+    }
+    assert sum(redelivered.values()) > 0, redelivered
+
+
+def _handled(cluster: Cluster, name: str) -> float:
+    return scrape(cluster.procs[name].url).value("orderflow_messages_processed_total")
 
 
 async def test_cancels_racing_the_workers_under_load(cluster: Cluster) -> None:

@@ -51,6 +51,12 @@ MESSAGES = Counter(
     "Deliveries processed by consumer group and outcome (ack, retry, dead_letter)",
     ["group", "outcome"],
 )
+REDELIVERED = Counter(
+    "orderflow_messages_redelivered",
+    "Deliveries handled again (attempt > 1): after a retry, or after the member that held them"
+    " crashed",
+    ["group"],
+)
 DEAD_LETTERS = Counter(
     "orderflow_dead_letters",
     "Messages dead-lettered, by consumer group and who found them (consumer: decided by the "
@@ -102,8 +108,12 @@ def status_reached(status: str, placed_at: datetime | None, settled: bool) -> No
         ORDERS_FINISHED.labels(status).inc()
 
 
-def batch_handled(group: str, seconds: float, outcomes: dict[str, int]) -> None:
+def batch_handled(
+    group: str, seconds: float, outcomes: dict[str, int], redelivered: int = 0
+) -> None:
     HANDLER_SECONDS.labels(group).observe(seconds)
+    if redelivered:
+        REDELIVERED.labels(group).inc(redelivered)
     for outcome, count in outcomes.items():
         if count:
             MESSAGES.labels(group, outcome).inc(count)

@@ -81,7 +81,8 @@ class ConsumerRunner(Generic[T]):
     def _measure(self, outcomes: Sequence[tuple[Delivery, Outcome]], seconds: float) -> None:
         """Counted once settled: a batch that fails before is fetched (and counted) again."""
         kinds = Counter(_OUTCOME_NAMES[type(outcome)] for _, outcome in outcomes)
-        metrics.batch_handled(self.spec.group, seconds, kinds)
+        again = sum(1 for delivery, _ in outcomes if delivery.attempt > 1)
+        metrics.batch_handled(self.spec.group, seconds, kinds, redelivered=again)
 
     async def _database_answers(self, stop: asyncio.Event) -> bool:
         """Wait until the database answers; False if asked to stop first."""
