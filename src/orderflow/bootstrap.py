@@ -25,15 +25,20 @@ from orderflow.adapters.urls import redact_url
 from orderflow.adapters.wakeup import PostgresWakeup, UnixSocketWakeup
 from orderflow.config import RetryPolicySettings, Settings
 from orderflow.demo.catalog import seed_demo_catalog
+from orderflow.domain.order import OrderStatus
+from orderflow.domain.watchdog import StallPolicy
 from orderflow.observability import metrics
 from orderflow.ports.broker import Broker, ConsumerSpec
 from orderflow.ports.payments import PaymentGateway
 from orderflow.ports.storage import Storage
 from orderflow.ports.wakeup import OUTBOX, Wakeup
 from orderflow.services.inventory.handler import InventoryHandler
+from orderflow.services.orders.backlog import BacklogGate
+from orderflow.services.orders.expiry import ReservationExpiry
 from orderflow.services.orders.intake import OrderIntake
 from orderflow.services.orders.recovery import DeadLetters
 from orderflow.services.orders.saga import OrderSaga
+from orderflow.services.orders.watchdog import OrderWatchdog
 from orderflow.services.payment.answers import PaymentAnswer
 from orderflow.services.payment.handler import PaymentHandler
 from orderflow.services.payment.metered import MeteredPaymentGateway
@@ -43,6 +48,7 @@ from orderflow.services.runtime.consumer import ConsumerRunner
 from orderflow.services.runtime.dead_letters import DeadLetterWatcher
 from orderflow.services.runtime.handler import Handler
 from orderflow.services.runtime.health import HealthServer
+from orderflow.services.runtime.periodic import run_every
 from orderflow.services.runtime.retention import ProcessedPruner
 from orderflow.services.runtime.retrying import (
     Backoff,
@@ -146,6 +152,7 @@ def build_api(settings: Settings, db: Database | None = None) -> FastAPI:
         verifier=load_verifier(settings.identity_jwks_file),
         dead_letters=DeadLetters(broker, storage, WORKERS),
         broker=broker,
+        backlog=BacklogGate(storage, settings.backlog_max, settings.backlog_refresh),
     )
     return create_api_app(ctx, readiness={"database": storage.ping})
 
@@ -366,6 +373,19 @@ def _runner(
     )
 
 
+def guards(
+    settings: Settings, storage: Storage, stop: asyncio.Event
+) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+    """The order service's periodic self-protection: reservation expiry and the watchdog."""
+    expiry = ReservationExpiry(storage, settings.reservation_ttl)
+    deadlines = {OrderStatus(s): d for s, d in settings.watchdog_deadlines.items()}
+    watchdog = OrderWatchdog(storage, StallPolicy(deadlines, settings.watchdog_redrives))
+    return [
+        ("expiry", functools.partial(run_every, expiry.interval, expiry.sweep, stop)),
+        ("watchdog", functools.partial(run_every, watchdog.interval, watchdog.sweep, stop)),
+    ]
+
+
 @dataclass
 class WorkerSet:
     """Some consumers and/or the relay, sharing one database pool and one broker connection."""
@@ -428,6 +448,8 @@ class WorkerSet:
         loops: list[tuple[str, Callable[[], Awaitable[None]]]] = [
             (r.spec.group, functools.partial(r.run, self.stop)) for r in runners
         ]
+        if "orders" in self.names:
+            loops.extend(guards(self.settings, storage, self.stop))
         if self.with_relay:
             watcher = DeadLetterWatcher(storage, broker, WORKERS)
             loops.append(("relay", functools.partial(relay.run, self.stop)))

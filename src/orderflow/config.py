@@ -8,7 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PositiveFloat, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # URL schemes people copy (hosting providers give `postgres://...`), and the async driver each
@@ -67,6 +67,10 @@ class RetryPolicySettings(BaseModel):
     max_delay: float | None = Field(None, gt=0)
 
 
+WatchedStatus = Literal["pending", "reserved", "paid"]
+_WATCHED: tuple[WatchedStatus, ...] = ("pending", "reserved", "paid")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="ORDERFLOW_", extra="ignore")
 
@@ -116,6 +120,22 @@ class Settings(BaseSettings):
     # Orders waiting for the API's next commit; beyond it, POST answers 503 with Retry-After.
     intake_max_waiting: int = 4096
     db_pool_size: int = 10
+    # Self-protection (issue 11): reservation expiry, the stuck-order watchdog, backpressure.
+    reservation_ttl: float = Field(
+        900.0, gt=0, description="seconds stock stays reserved for an order that is not paid"
+    )
+    watchdog_deadlines: dict[WatchedStatus, PositiveFloat] = Field(
+        default_factory=lambda: dict.fromkeys(_WATCHED, 120.0),
+        description="seconds an order may stay unmoved per status before its step is sent"
+        " again (JSON; a status left out is not watched)",
+    )
+    watchdog_redrives: int = Field(3, ge=0, description="re-drives before a stuck order fails")
+    backlog_max: int = Field(
+        20_000,
+        ge=0,
+        description="outbox rows plus orders in flight beyond which POST answers 429 (0: off)",
+    )
+    backlog_refresh: float = Field(0.2, gt=0, description="seconds between backlog readings")
     processed_retention: float = Field(
         8 * 24 * 3600.0,
         gt=0,

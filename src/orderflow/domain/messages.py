@@ -143,6 +143,25 @@ class ProcessingResumed(Message):
 
 
 @dataclass(frozen=True, slots=True)
+class ReservationExpired(Message):
+    """Not published: the expiry job found the order holding stock past the reservation TTL."""
+
+    topic: ClassVar[str] = PIPELINE_EVENTS
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderStalled(Message):
+    """Not published: the watchdog found the order unmoved in `stalled_in` past its deadline, so
+    the step it waits on is sent again. `lines` are the order's (a ReserveStock needs them)."""
+
+    topic: ClassVar[str] = PIPELINE_EVENTS
+    stalled_in: str
+    reason: str
+    lines: tuple[Line, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class OrderStatusChanged(Message):
     topic: ClassVar[str] = ORDER_STATUS_CHANGED
     status: str
@@ -164,6 +183,8 @@ Event = (
     | CancellationRequested
     | ProcessingFailed
     | ProcessingResumed
+    | ReservationExpired
+    | OrderStalled
 )
 
 MESSAGE_TYPES: dict[str, type[Message]] = {
@@ -185,6 +206,8 @@ MESSAGE_TYPES: dict[str, type[Message]] = {
         CancellationRequested,
         ProcessingFailed,
         ProcessingResumed,
+        ReservationExpired,
+        OrderStalled,
         OrderStatusChanged,
     )
 }

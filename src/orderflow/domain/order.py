@@ -170,9 +170,32 @@ def decide(order: OrderState, event: m.Event) -> Decision:
                 return _to(order, S.FAILED, *compensation, reason=f"{stage}: {reason}")
         case m.ProcessingResumed(reason=reason, lines=lines):
             return _resume(order, reason, lines)
+        case m.ReservationExpired(reason=reason):
+            # Only stock still waiting for its payment expires: once paid, the order goes on.
+            if status is S.RESERVED:
+                return _to(order, S.CANCELLED, *_compensation(order), reason=reason)
+        case m.OrderStalled(stalled_in=stalled_in, reason=reason, lines=lines):
+            if status.value == stalled_in:  # it moved meanwhile: nothing is stuck
+                return Decision(None, redrive(order, lines), reason)
         case m.StockReleased() | m.PaymentRefunded() | m.RefundDeclined():
             pass  # outcomes of compensation: recorded on the timeline, no status change
     return NO_CHANGE
+
+
+def redrive(order: OrderState, lines: tuple[m.Line, ...]) -> tuple[m.Command, ...]:
+    """The command of the step the order waits on, to send again. Every handler is idempotent
+    (a reservation already held answers StockReserved again, a capture reuses its provider
+    idempotency key, a commit of committed stock changes nothing), so a step that did happen and
+    only its answer is late costs a duplicate answer, which the state machine ignores."""
+    oid = order.order_id
+    match order.status:
+        case S.PENDING:
+            return (m.ReserveStock(oid, lines),)
+        case S.RESERVED:
+            return (m.CapturePayment(oid, order.total_amount, order.currency, order.payment_token),)
+        case S.PAID:
+            return (m.CommitStock(oid),)
+    return ()
 
 
 def _cancel(order: OrderState, reason: str) -> Decision:

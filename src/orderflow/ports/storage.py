@@ -23,6 +23,7 @@ from orderflow.ports.orders import OrderQueries, OrderRepository
 from orderflow.ports.outbox import Outbox
 from orderflow.ports.processed import ProcessedMessages, ProcessedRetention
 from orderflow.ports.status_changes import StatusChanges
+from orderflow.ports.watch import OrderWatch, PipelineBacklog
 
 
 class Reads(Protocol):
@@ -44,6 +45,9 @@ class Reads(Protocol):
     @property
     def attempts(self) -> AttemptLog: ...
 
+    @property
+    def backlog(self) -> PipelineBacklog: ...
+
 
 class Writes(Reads, Protocol):
     @property
@@ -54,6 +58,9 @@ class Writes(Reads, Protocol):
 
     @property
     def retention(self) -> ProcessedRetention: ...
+
+    @property
+    def watch(self) -> OrderWatch: ...
 
     def processed(self, consumer: str) -> ProcessedMessages:
         """The message ids `consumer` has applied."""

@@ -7,3 +7,8 @@ from datetime import UTC, datetime
 
 def now() -> datetime:
     return datetime.now(UTC)
+
+
+def as_utc(at: datetime) -> datetime:
+    """A row time as stored: SQLite hands back the UTC time without its zone."""
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)

@@ -25,6 +25,7 @@ from orderflow.adapters.db.outbox import SqlOutbox
 from orderflow.adapters.db.payments import SqlPaymentLedger
 from orderflow.adapters.db.processed import SqlProcessedMessages, SqlProcessedRetention
 from orderflow.adapters.db.status_changes import SqlStatusChanges
+from orderflow.adapters.db.watch import SqlOrderWatch, SqlPipelineBacklog
 from orderflow.ports.errors import WriteConflictError
 
 
@@ -56,6 +57,10 @@ class SqlReads:
     def attempts(self) -> SqlAttemptLog:
         return SqlAttemptLog(self.conn)
 
+    @cached_property
+    def backlog(self) -> SqlPipelineBacklog:
+        return SqlPipelineBacklog(self.conn)
+
 
 class SqlWrites(SqlReads):
     @cached_property
@@ -65,6 +70,10 @@ class SqlWrites(SqlReads):
     @cached_property
     def inventory(self) -> SqlInventory:
         return SqlInventory(self.conn)
+
+    @cached_property
+    def watch(self) -> SqlOrderWatch:
+        return SqlOrderWatch(self.conn)
 
     @cached_property
     def retention(self) -> SqlProcessedRetention:

@@ -28,9 +28,13 @@ def create_api_app(ctx: ApiContext, readiness: Mapping[str, Check] | None = None
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await ctx.catalog.refresh()
         ctx.intake.start()
+        if ctx.backlog is not None:
+            await ctx.backlog.start()
         try:
             yield
         finally:
+            if ctx.backlog is not None:
+                await ctx.backlog.stop()
             await ctx.intake.stop()
             await ctx.close()
             await ctx.db.dispose()

@@ -9,6 +9,7 @@ from orderflow.ports.broker import Broker
 from orderflow.ports.identity import IdentityVerifier
 from orderflow.ports.storage import Storage
 from orderflow.services.api.catalog_cache import CatalogCache
+from orderflow.services.orders.backlog import BacklogGate
 from orderflow.services.orders.intake import OrderIntake
 from orderflow.services.orders.recovery import DeadLetters
 
@@ -22,6 +23,7 @@ class ApiContext:
     # The admin's dead-letter tools; None where the API was built without a broker.
     dead_letters: DeadLetters | None = None
     broker: Broker | None = None
+    backlog: BacklogGate | None = None  # None: no bound on the pipeline's backlog
     _broker_ready: bool = field(default=False, init=False)
     _broker_lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)
 

@@ -2,6 +2,7 @@
 
 UnknownProductError, MixedCurrencyError   (domain) the order cannot be priced
 OverloadedError                           too many orders wait for a commit: try later
+BacklogFullError                          the pipeline is too far behind: try later
 IdempotencyConflictError                  the idempotency key was used for another request
 """
 
@@ -14,6 +15,7 @@ from typing import Any, Protocol
 
 from orderflow.domain.pricing import CatalogEntry, price_order
 from orderflow.ports.orders import NewOrder
+from orderflow.services.orders.backlog import BacklogGate
 from orderflow.services.orders.intake import Accepted, OrderIntake
 
 
@@ -40,8 +42,15 @@ class Placed:
     accepted: Accepted
 
 
-async def place_order(intake: OrderIntake, prices: PriceList, request: OrderRequest) -> Placed:
+async def place_order(
+    intake: OrderIntake,
+    prices: PriceList,
+    request: OrderRequest,
+    backlog: BacklogGate | None = None,
+) -> Placed:
     """Returns once the order is durable (or the idempotency key's earlier order is found)."""
+    if backlog is not None:
+        backlog.check()
     catalog = await prices.entries(sku for sku, _ in request.lines)
     order = NewOrder(
         id=str(uuid.uuid4()),

@@ -25,6 +25,7 @@ from orderflow.services.api.serialize import (
     order_json,
 )
 from orderflow.services.orders import cancel, placing
+from orderflow.services.orders.backlog import BacklogFullError
 from orderflow.services.orders.cancel import OrderNotFoundError
 from orderflow.services.orders.intake import IdempotencyConflictError, OverloadedError
 from orderflow.services.orders.placing import OrderRequest
@@ -50,7 +51,7 @@ def _owner_filter(who: Identity) -> str | None:
     "",
     status_code=202,
     response_model=OrderOut,
-    responses={**PROBLEM_RESPONSES, **_CONFLICT, **documented(503)},
+    responses={**PROBLEM_RESPONSES, **_CONFLICT, **documented(429), **documented(503)},
     summary="Place an order (accepted durably, processed asynchronously)",
 )
 async def place_order(
@@ -77,7 +78,7 @@ async def place_order(
         request_hash=request_hash,
     )
     try:
-        placed = await placing.place_order(ctx.intake, ctx.catalog, request)
+        placed = await placing.place_order(ctx.intake, ctx.catalog, request, ctx.backlog)
     except DomainError as exc:
         raise ProblemError(422, "Order cannot be priced", str(exc)) from exc
     except OverloadedError as exc:
@@ -86,6 +87,14 @@ async def place_order(
             "Overloaded",
             "too many orders are being accepted right now; retry shortly",
             headers={"Retry-After": "1"},
+        ) from exc
+    except BacklogFullError as exc:
+        raise ProblemError(
+            429,
+            "Overloaded",
+            "the order pipeline is behind; retry after the time in Retry-After",
+            headers={"Retry-After": str(exc.retry_after)},
+            reason="backlog",
         ) from exc
     except IdempotencyConflictError as exc:
         raise ProblemError(
