@@ -16,6 +16,8 @@ SAMPLES: list[m.Message] = [
     m.CapturePayment("o-1", 2400, "USD", "tok_visa"),
     m.PaymentDeclined("o-1", "card_declined"),
     m.ProcessingFailed("o-1", "payment", "retries exhausted"),
+    m.ReservationExpired("o-1", "reservation expired"),
+    m.OrderStalled("o-1", "pending", "no progress", (m.Line("MUG-WHT", 2),)),
 ]
 
 

@@ -46,6 +46,7 @@ ONE_OF_EACH: tuple[m.Event, ...] = (
     m.PaymentRefunded(OID, payment_id="pay-1"),
     CANCEL,
     FAILED,
+    m.ReservationExpired(OID, reason="reservation expired"),
 )
 
 CANCELLABLE = sorted(s for s in S if S.CANCELLED in ALLOWED_TRANSITIONS[s])
@@ -400,10 +401,12 @@ def test_replayed_late_payment_capture_is_not_refunded_twice() -> None:
     st.one_of(
         st.builds(m.CancellationRequested, st.just(OID), st.just("customer"), reasons),
         st.builds(m.ProcessingFailed, st.just(OID), st.just("payment"), reasons),
+        st.builds(m.ReservationExpired, st.just(OID), reasons),
     ),
 )
 def test_a_cancelled_or_failed_order_holds_no_stock_and_no_money(
-    sequence: list[m.Event], cancel: m.CancellationRequested | m.ProcessingFailed
+    sequence: list[m.Event],
+    cancel: m.CancellationRequested | m.ProcessingFailed | m.ReservationExpired,
 ) -> None:
     """Model the outside world from the messages: stock is held from the first StockReserved until
     a ReleaseStock (placing the order always asked for the reservation); money is taken by the
@@ -432,3 +435,55 @@ def test_a_cancelled_or_failed_order_holds_no_stock_and_no_money(
     assume(state.status in (S.CANCELLED, S.FAILED))
     assert not stock_held, f"stock still reserved for a {state.status} order"
     assert not money_taken, f"money still captured for a {state.status} order"
+
+
+# Reservation expiry and the watchdog's re-drive (issue 11).
+
+EXPIRED = m.ReservationExpired(OID, reason="reservation expired: not paid within 900s")
+CAPTURED = m.PaymentCaptured(OID, payment_id="pay-1", amount=TOTAL, currency=CURRENCY)
+
+
+def test_an_expired_reservation_cancels_the_order_and_releases_its_stock() -> None:
+    decision = decide(order(S.RESERVED), EXPIRED)
+    assert decision == Decision(S.CANCELLED, (m.ReleaseStock(OID),), EXPIRED.reason)
+
+
+@pytest.mark.parametrize("status", [s for s in S if s is not S.RESERVED])
+def test_expiry_leaves_an_order_that_is_not_waiting_for_its_payment_alone(
+    status: OrderStatus,
+) -> None:
+    assert decide(order(status), EXPIRED) == NO_CHANGE
+
+
+def test_a_payment_that_lands_after_the_expiry_is_refunded_and_its_stock_stays_released() -> None:
+    expired, _ = step(order(S.RESERVED), EXPIRED)
+    after, late = step(expired, CAPTURED)
+    assert late == Decision(None, (m.RefundPayment(OID),))
+    assert after.status is S.CANCELLED
+
+
+def test_a_payment_that_lands_first_wins_and_the_expiry_then_changes_nothing() -> None:
+    paid, decision = step(order(S.RESERVED), CAPTURED)
+    assert decision == Decision(S.PAID, (m.CommitStock(OID),))
+    assert decide(paid, EXPIRED) == NO_CHANGE
+
+
+@pytest.mark.parametrize(
+    ("status", "command"),
+    [
+        (S.PENDING, m.ReserveStock(OID, LINES)),
+        (S.RESERVED, m.CapturePayment(OID, TOTAL, CURRENCY, TOKEN)),
+        (S.PAID, m.CommitStock(OID)),
+    ],
+)
+def test_a_stalled_order_has_the_step_it_waits_on_sent_again(
+    status: OrderStatus, command: m.Command
+) -> None:
+    stalled = m.OrderStalled(OID, status.value, reason="no progress", lines=LINES)
+    assert decide(order(status), stalled) == Decision(None, (command,), "no progress")
+
+
+@pytest.mark.parametrize("status", [S.RESERVED, S.PAID, S.CONFIRMED, S.CANCELLED])
+def test_a_stall_seen_in_a_status_the_order_has_left_changes_nothing(status: OrderStatus) -> None:
+    stalled = m.OrderStalled(OID, S.PENDING.value, reason="no progress", lines=LINES)
+    assert decide(order(status), stalled) == NO_CHANGE

@@ -52,6 +52,9 @@ class State:
     ledger: dict[str, LedgerEntry] = field(default_factory=dict)
     catalog: dict[str, CatalogEntry] = field(default_factory=dict)
     attempts: list[FailedAttempt] = field(default_factory=list)
+    backlog: int = 0
+    backlog_reads: int = 0
+    backlog_error: Exception | None = None
 
 
 class FakeOrderRepository:
@@ -279,6 +282,19 @@ class FakeAttemptLog:
         return found
 
 
+class FakeBacklog:
+    """The pipeline's backlog as a number a test sets; counts its readings, or fails them."""
+
+    def __init__(self, state: State) -> None:
+        self._state = state
+
+    async def size(self) -> int:
+        self._state.backlog_reads += 1
+        if self._state.backlog_error is not None:
+            raise self._state.backlog_error
+        return self._state.backlog
+
+
 class FakeTransaction:
     """Both the read and the write side of the storage port."""
 
@@ -293,6 +309,7 @@ class FakeTransaction:
         self.inventory = FakeInventory(s)
         self.retention = FakeRetention()
         self.attempts = FakeAttemptLog(s)
+        self.backlog = FakeBacklog(s)
 
     def processed(self, consumer: str) -> FakeProcessedMessages:
         return FakeProcessedMessages(self._storage.state, consumer)

@@ -43,7 +43,7 @@ class BacklogGate:
         fresh in the background."""
         if not self._bound:
             return
-        await self._refresh()
+        await self.refresh()
         self._task = asyncio.create_task(self._run(), name="backlog-gate")
 
     async def stop(self) -> None:
@@ -61,9 +61,9 @@ class BacklogGate:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), self._interval)
             if not self._stop.is_set():
-                await self._refresh()
+                await self.refresh()
 
-    async def _refresh(self) -> None:
+    async def refresh(self) -> None:
         try:
             async with self._storage.read() as reads:
                 self.size = await reads.backlog.size()
