@@ -1,0 +1,105 @@
+"""Backpressure by backlog (issue 11): past the pipeline's backlog bound POST answers 429 with
+Retry-After and a problem+json reason, every order answered 202 before or among the 429s is
+processed once workers catch up, and submissions are accepted again once the backlog drains.
+
+The API runs alone first (no workers), so every accepted order stays in the backlog; then
+`orderflow worker all` starts and works it off.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+
+from orderflow.domain.identity import Identity
+from tests.integration.api.harness import Api, api_server, assert_problem
+from tests.support.orders import SETTLED
+from tests.support.system import customer, free_port
+
+BOUND = 12  # outbox rows plus orders in flight; each new order adds three
+
+
+@contextmanager
+def workers(data_dir: Path) -> Iterator[None]:
+    """`orderflow worker all` (relay, saga, inventory, payment) on the same data directory."""
+    port = free_port()
+    log = (data_dir / "workers.log").open("wb")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "orderflow", "worker", "all", "--health-port", str(port)],
+        env={**os.environ, "ORDERFLOW_DATA_DIR": str(data_dir), "ORDERFLOW_LOG_LEVEL": "WARNING"},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert proc.poll() is None, (data_dir / "workers.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, "workers never became healthy"
+            time.sleep(0.1)
+        yield
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(30)
+        log.close()
+
+
+def settled(api: Api, order_id: str, who: Identity) -> str:
+    doc = api.wait_for(order_id, who, lambda d: d["status"] in SETTLED, timeout=60)
+    return str(doc["status"])
+
+
+def test_past_the_backlog_bound_submissions_get_429_and_every_202_is_processed(
+    tmp_path: Path,
+) -> None:
+    data_dir = tmp_path / "data"
+    with api_server(data_dir) as system:
+        system.stop()
+        system.env = {"ORDERFLOW_BACKLOG_MAX": str(BOUND), "ORDERFLOW_BACKLOG_REFRESH": "0.05"}
+        system.start()
+        api = Api(system)
+        who = customer()
+        accepted: list[str] = []
+        refused: list[httpx.Response] = []
+        # Nothing works the backlog off: it grows with every 202 until the gate's next reading
+        # sees it past the bound. Submissions go on among the 429s.
+        for _ in range(400):
+            response = api.place(who)
+            if response.status_code == 202:
+                accepted.append(response.json()["id"])
+            else:
+                refused.append(response)
+                if len(refused) == 20:
+                    break
+        assert len(refused) == 20, f"no 429 after {len(accepted)} accepted orders"
+        assert len(accepted) * 3 > BOUND
+        for response in refused:
+            problem = assert_problem(response, 429)
+            assert problem["reason"] == "backlog"
+            assert problem["title"] == "Overloaded"
+            assert int(response.headers["Retry-After"]) >= 1
+
+        with workers(data_dir):
+            finals = {oid: settled(api, oid, who) for oid in accepted}
+            assert set(finals.values()) == {"confirmed"}, finals
+            # Drained: the gate's next reading lets orders in again.
+            deadline = time.monotonic() + 30
+            while (response := api.place(who)).status_code == 429:
+                assert time.monotonic() < deadline, "still refused after the backlog drained"
+                time.sleep(0.05)
+            assert response.status_code == 202, response.text
+            assert settled(api, response.json()["id"], who) == "confirmed"
+        api.close()
