@@ -55,5 +55,6 @@ class StallPolicy:
     def reason(self, status: OrderStatus, verdict: Verdict, in_status_for: float) -> str:
         waited = f"no progress in {status.value} for {in_status_for:.0f}s"
         if verdict is Verdict.GIVE_UP:
-            return f"{waited} after {self.redrives} re-drives; given up"
+            plural = "" if self.redrives == 1 else "s"
+            return f"{waited} after {self.redrives} re-drive{plural}; given up"
         return f"{waited}; its step was sent again"

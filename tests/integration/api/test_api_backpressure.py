@@ -8,13 +8,7 @@ The API runs alone first (no workers), so every accepted order stays in the back
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,39 +16,10 @@ import httpx
 from orderflow.domain.identity import Identity
 from tests.integration.api.harness import Api, api_server, assert_problem
 from tests.support.orders import SETTLED
-from tests.support.system import customer, free_port
+from tests.support.system import customer
+from tests.support.workers import worker_process
 
 BOUND = 12  # outbox rows plus orders in flight; each new order adds three
-
-
-@contextmanager
-def workers(data_dir: Path) -> Iterator[None]:
-    """`orderflow worker all` (relay, saga, inventory, payment) on the same data directory."""
-    port = free_port()
-    log = (data_dir / "workers.log").open("wb")
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "orderflow", "worker", "all", "--health-port", str(port)],
-        env={**os.environ, "ORDERFLOW_DATA_DIR": str(data_dir), "ORDERFLOW_LOG_LEVEL": "WARNING"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (data_dir / "workers.log").read_text()
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "workers never became healthy"
-            time.sleep(0.1)
-        yield
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.wait(30)
-        log.close()
 
 
 def settled(api: Api, order_id: str, who: Identity) -> str:
@@ -92,7 +57,7 @@ def test_past_the_backlog_bound_submissions_get_429_and_every_202_is_processed(
             assert problem["title"] == "Overloaded"
             assert int(response.headers["Retry-After"]) >= 1
 
-        with workers(data_dir):
+        with worker_process(data_dir, "all"):
             finals = {oid: settled(api, oid, who) for oid in accepted}
             assert set(finals.values()) == {"confirmed"}, finals
             # Drained: the gate's next reading lets orders in again.
