@@ -11,7 +11,8 @@ from orderflow.config import Settings
 def test_the_defaults_watch_every_status_the_pipeline_owes_a_step() -> None:
     settings = Settings()
     assert settings.watchdog_deadlines == {"pending": 120.0, "reserved": 120.0, "paid": 120.0}
-    assert settings.reservation_ttl > 0 and settings.backlog_max > 0
+    assert settings.reservation_ttl > 0
+    assert settings.backlog_max > 0
 
 
 @pytest.mark.parametrize(
