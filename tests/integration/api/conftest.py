@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from tests.integration.api.harness import Api, api_server
+from tests.support.databases import ENGINES, fresh_database
 
 
 @pytest.fixture(scope="module")
@@ -15,3 +17,10 @@ def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Api]:
         client = Api(system)
         yield client
         client.close()
+
+
+@pytest.fixture(params=ENGINES)
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh SQLite file, then a fresh PostgreSQL database: for tests that run on both."""
+    with fresh_database(request.param, tmp_path) as url:
+        yield url

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -26,13 +26,17 @@ WRITTEN_TABLES = ("customers", "orders", "order_items", "order_events", "outbox"
 
 
 @contextmanager
-def api_server(data_dir: Path) -> Iterator[System]:
-    """`orderflow serve api` alone (no relay, no workers) on a migrated, seeded data dir."""
+def api_server(
+    data_dir: Path, database_url: str = "", env: Mapping[str, str] | None = None
+) -> Iterator[System]:
+    """`orderflow serve api` alone (no relay, no workers) on a migrated, seeded data dir (and
+    database: `database_url`, the data dir's SQLite file by default)."""
     data_dir.mkdir(parents=True)
     # What `orderflow run` prepares (schema, demo catalog, gateway key), done here in-process:
     # two more interpreter starts would double the time the module waits for its server.
-    asyncio.run(prepare(Settings(data_dir=data_dir)))
-    yield from _running(System(data_dir, args=("serve", "api")))
+    asyncio.run(prepare(Settings(data_dir=data_dir, database_url=database_url)))
+    env = {**(env or {}), **({"ORDERFLOW_DATABASE_URL": database_url} if database_url else {})}
+    yield from _running(System(data_dir, args=("serve", "api"), env=env))
 
 
 @contextmanager

@@ -28,13 +28,11 @@ def settled(api: Api, order_id: str, who: Identity) -> str:
 
 
 def test_past_the_backlog_bound_submissions_get_429_and_every_202_is_processed(
-    tmp_path: Path,
+    tmp_path: Path, database_url: str
 ) -> None:
     data_dir = tmp_path / "data"
-    with api_server(data_dir) as system:
-        system.stop()
-        system.env = {"ORDERFLOW_BACKLOG_MAX": str(BOUND), "ORDERFLOW_BACKLOG_REFRESH": "0.05"}
-        system.start()
+    env = {"ORDERFLOW_BACKLOG_MAX": str(BOUND), "ORDERFLOW_BACKLOG_REFRESH": "0.05"}
+    with api_server(data_dir, database_url, env) as system:
         api = Api(system)
         who = customer()
         accepted: list[str] = []
@@ -57,7 +55,7 @@ def test_past_the_backlog_bound_submissions_get_429_and_every_202_is_processed(
             assert problem["title"] == "Overloaded"
             assert int(response.headers["Retry-After"]) >= 1
 
-        with worker_process(data_dir, "all"):
+        with worker_process(data_dir, "all", env={"ORDERFLOW_DATABASE_URL": database_url}):
             finals = {oid: settled(api, oid, who) for oid in accepted}
             assert set(finals.values()) == {"confirmed"}, finals
             # Drained: the gate's next reading lets orders in again.

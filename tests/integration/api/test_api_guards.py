@@ -26,14 +26,22 @@ def types(doc: dict[str, Any]) -> list[str]:
     return [e["type"] for e in doc["timeline"]]
 
 
-def reserved_units(data_dir: Path) -> int:
-    url = f"sqlite+aiosqlite:///{data_dir / 'orderflow.db'}"
-    return asyncio.run(stock_levels(url))[SKU][1]
+def reserved_units(database_url: str) -> int:
+    return asyncio.run(stock_levels(database_url))[SKU][1]
 
 
-def audit(data_dir: Path) -> None:
+def audit(data_dir: Path, database_url: str) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "orderflow", "audit", "--data-dir", str(data_dir)],
+        [
+            sys.executable,
+            "-m",
+            "orderflow",
+            "audit",
+            "--data-dir",
+            str(data_dir),
+            "--database-url",
+            database_url,
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -41,11 +49,17 @@ def audit(data_dir: Path) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_an_unpaid_reservation_expires_and_the_late_payment_is_refunded(tmp_path: Path) -> None:
+def test_an_unpaid_reservation_expires_and_the_late_payment_is_refunded(
+    tmp_path: Path, database_url: str
+) -> None:
     data_dir = tmp_path / "data"
     # Reserved orders are the expiry's, not the watchdog's, in this test.
-    env = {"ORDERFLOW_RESERVATION_TTL": "1", "ORDERFLOW_WATCHDOG_DEADLINES": '{"pending": 600}'}
-    with api_server(data_dir) as system:
+    env = {
+        "ORDERFLOW_DATABASE_URL": database_url,
+        "ORDERFLOW_RESERVATION_TTL": "1",
+        "ORDERFLOW_WATCHDOG_DEADLINES": '{"pending": 600}',
+    }
+    with api_server(data_dir, database_url) as system:
         api, who = Api(system), customer()
         with worker_process(data_dir, "orders", "inventory", "relay", env=env):
             response = api.place(who, [(SKU, 3)])
@@ -57,24 +71,27 @@ def test_an_unpaid_reservation_expires_and_the_late_payment_is_refunded(tmp_path
             expired = next(e for e in doc["timeline"] if e["type"] == "ReservationExpired")
             assert expired["previous_status"] == "reserved"
             assert expired["reason"] == "reservation expired: not paid within 1s"
-            assert reserved_units(data_dir) == 0
+            assert reserved_units(database_url) == 0
             # The payment service comes back and captures: the expired order is refunded.
             with worker_process(data_dir, "payment", env=env):
                 doc = api.wait_for(oid, who, lambda d: "PaymentRefunded" in types(d))
         api.close()
     assert doc["status"] == "cancelled"
     assert types(doc).index("PaymentCaptured") < types(doc).index("PaymentRefunded")
-    assert reserved_units(data_dir) == 0
-    audit(data_dir)
+    assert reserved_units(database_url) == 0
+    audit(data_dir, database_url)
 
 
-def test_a_stuck_order_is_redriven_then_failed_with_the_reason(tmp_path: Path) -> None:
+def test_a_stuck_order_is_redriven_then_failed_with_the_reason(
+    tmp_path: Path, database_url: str
+) -> None:
     data_dir = tmp_path / "data"
     env = {
+        "ORDERFLOW_DATABASE_URL": database_url,
         "ORDERFLOW_WATCHDOG_DEADLINES": json.dumps({"pending": 1}),
         "ORDERFLOW_WATCHDOG_REDRIVES": "2",
     }
-    with api_server(data_dir) as system:
+    with api_server(data_dir, database_url) as system:
         api, who = Api(system), customer()
         with worker_process(data_dir, "orders", "relay", env=env):
             response = api.place(who, [(SKU, 2)])
@@ -97,5 +114,5 @@ def test_a_stuck_order_is_redriven_then_failed_with_the_reason(tmp_path: Path) -
             with worker_process(data_dir, "inventory", env=env):
                 api.wait_for(oid, who, lambda d: types(d).count("StockReleased") >= 1)
         api.close()
-    assert reserved_units(data_dir) == 0
-    audit(data_dir)
+    assert reserved_units(database_url) == 0
+    audit(data_dir, database_url)
