@@ -9,6 +9,8 @@ for an order that will not be fulfilled. A failed order that took no money can b
 admin replaying its dead letter: it goes back to pending, and either the replayed message carries
 it on (it never held stock) or it starts again with a new reservation (its stock was released).
 Money that was refunded is not taken again: such an order cannot resume.
+A reservation that expires unpaid cancels the order like a cancellation; a stalled order
+(the watchdog's) has the command of the step it waits on sent again.
 """
 
 from __future__ import annotations
