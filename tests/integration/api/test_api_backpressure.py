@@ -16,8 +16,8 @@ import httpx
 
 from orderflow.domain.identity import Identity
 from tests.integration.api.harness import Api, api_server, assert_problem
-from tests.support.orders import SETTLED
 from tests.support.databases import query
+from tests.support.orders import SETTLED
 from tests.support.system import customer, order_body
 from tests.support.workers import worker_process
 
