@@ -14,10 +14,12 @@ from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from sqlalchemy import update
 
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.migrate import migrate
 from orderflow.adapters.db.storage import SqlStorage
+from orderflow.adapters.db.tables import order_events
 from orderflow.demo.catalog import seed_demo_catalog
 from orderflow.domain import messages as m
 from orderflow.domain.money import Money
@@ -31,6 +33,7 @@ from orderflow.services.inventory.handler import InventoryHandler
 from orderflow.services.orders.expiry import ReservationExpiry
 from orderflow.services.orders.intake import OrderIntake
 from orderflow.services.orders.saga import OrderSaga
+from orderflow.services.orders.transitions import apply_events
 from orderflow.services.orders.watchdog import OrderWatchdog
 from orderflow.services.runtime.handler import Handler
 
@@ -281,3 +284,52 @@ async def test_two_watchdogs_at_once_act_on_each_stuck_order_once(storage: Stora
     for oid in orders:
         _, timeline = await status_of(storage, oid)
         assert [e["type"] for e in timeline].count("OrderStalled") == 1
+
+
+# An admin's resume (dead-letter replay) sends a failed order back to `pending`, so a status can
+# be entered twice: the guards measure the stint the order is in, not its first.
+
+
+async def backdate(storage: Storage, oid: str, status: str) -> None:
+    """Make the order's earlier entries into `status` an hour old."""
+    hour_ago = datetime.now(UTC) - timedelta(hours=1)
+    async with storage.write() as tx:
+        await tx.conn.execute(  # type: ignore[attr-defined]
+            update(order_events)
+            .where(order_events.c.order_id == oid, order_events.c.status == status)
+            .values(at=hour_ago)
+        )
+
+
+async def fail_and_resume(storage: Storage, oid: str) -> None:
+    async with storage.write() as tx:
+        failed = m.ProcessingFailed(oid, "payment", "retries exhausted")
+        await apply_events(tx.orders, [failed], actor="orders")
+        resumed = m.ProcessingResumed(oid, "admin:1", "replayed", LINES)
+        await apply_events(tx.orders, [resumed], actor="admin:1")
+    await drain(storage)
+
+
+async def test_a_resumed_order_is_judged_by_its_new_stint_in_pending(storage: Storage) -> None:
+    [oid] = await place(storage, 1)
+    await backdate(storage, oid, "pending")
+    await fail_and_resume(storage, oid)
+    t0 = datetime.now(UTC)
+    # A deadline after the resume: its first stint (an hour ago) would have given it up.
+    assert await watchdog_at(storage, t0).sweep() == 1
+    status, timeline = await status_of(storage, oid)
+    assert (status, timeline[-1]["type"]) == ("pending", "OrderStalled")
+
+
+async def test_a_resumed_order_reserved_again_gets_a_fresh_ttl(storage: Storage) -> None:
+    [oid] = await place(storage, 1)
+    await reserve(storage, [oid])
+    await backdate(storage, oid, "reserved")
+    await fail_and_resume(storage, oid)
+    await deliver(storage, InventoryHandler(), [m.ReserveStock(oid, LINES)])
+    await deliver(storage, OrderSaga(), await drain(storage))
+    await drain(storage)
+    assert (await status_of(storage, oid))[0] == "reserved"
+    # Its first reservation is an hour old, past the TTL; the one it holds now is not.
+    assert await ReservationExpiry(storage, TTL).sweep() == 0
+    assert (await status_of(storage, oid))[0] == "reserved"

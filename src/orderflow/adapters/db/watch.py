@@ -3,8 +3,10 @@ watchdog and backpressure.
 
 When an order entered its status is not a column: it is the time of the latest timeline entry
 that moved the order into that status (entries that keep the status, like a re-drive, do not
-count; an order an admin resumed after a failure enters `pending` again), read by primary key. Claiming is FOR UPDATE OF orders SKIP LOCKED, so two watchers on PostgreSQL never hold the
-same order (the second skips it, and by the time it looks again the first has moved it); SQLite
+count; an order an admin resumed after a failure enters `pending` again), read by primary key.
+
+Claiming is FOR UPDATE OF orders SKIP LOCKED, so two watchers on PostgreSQL never hold the same
+order (the second skips it, and by the time it looks again the first has moved it); SQLite
 has no row locks (SQLAlchemy leaves the clause out there) and its single writer serialises them.
 """
 
