@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, TypeVar
 
 import structlog
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncEngine
     from starlette.applications import Starlette
 
+    from orderflow.services.audit import Violation
     from orderflow.services.gateway import GatewaySettings
     from orderflow.services.gateway.admin import AccountAction
 
@@ -109,6 +111,24 @@ def build_payment_gateway(settings: Settings) -> PaymentGateway:
     return MeteredPaymentGateway(
         SimulatedPaymentGateway(settings.payment_simulator_path), "simulator"
     )
+
+
+async def audit(settings: Settings) -> tuple[list[Violation], dict[str, int]]:
+    """Every invariant checked (money against the provider's own ledger), and orders by status."""
+    from orderflow.adapters.db.audit import SqlAuditQueries
+    from orderflow.services.audit import run_audit
+
+    deadlines = {
+        OrderStatus(s): timedelta(seconds=v) for s, v in settings.stuck_deadlines().items()
+    }
+    provider = SimulatedPaymentGateway(settings.payment_simulator_path)
+    try:
+        async with open_database(settings) as db, db.read() as conn:
+            queries = SqlAuditQueries(conn)
+            found = await run_audit(queries, provider, deadlines, datetime.now(UTC))
+            return found, dict(await queries.status_counts())
+    finally:
+        provider.close()
 
 
 @asynccontextmanager

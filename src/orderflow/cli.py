@@ -13,6 +13,7 @@ from pydantic import ValidationError
 from orderflow import admin_commands
 from orderflow.config import Settings
 from orderflow.processes.logs import configure_logging
+from orderflow.tools.audit import audit as audit_command
 from orderflow.tools.bench.command import bench as bench_command
 from orderflow.tools.dlq import dlq_app
 
@@ -373,28 +374,7 @@ def seed(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
     )
 
 
-@app.command()
-def audit(data_dir: DataDir = None, database_url: DatabaseUrl = None) -> None:
-    """Check every invariant of the order database; exit 1 if any is broken."""
-    from orderflow.adapters.db.audit import audit as run_audit
-    from orderflow.adapters.db.audit import status_counts
-    from orderflow.bootstrap import open_database
-
-    settings = _settings(data_dir=data_dir, database_url=database_url)
-
-    async def main() -> tuple[dict[str, list[str]], dict[str, int]]:
-        async with open_database(settings) as db, db.read() as conn:
-            return await run_audit(conn), await status_counts(conn)
-
-    problems, counts = asyncio.run(main())
-    typer.echo("orders by status: " + ", ".join(f"{k}={v}" for k, v in sorted(counts.items())))
-    for name, ids in problems.items():
-        typer.echo(f"VIOLATION {name}: {len(ids)} (e.g. {', '.join(ids[:5])})")
-    if problems:
-        raise typer.Exit(1)
-    typer.echo("all invariants hold")
-
-
+app.command("audit")(audit_command)
 app.command("bench")(bench_command)
 app.add_typer(dlq_app, name="dlq")
 

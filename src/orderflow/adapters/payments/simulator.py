@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from orderflow.domain.money import Money
+from orderflow.ports.audit import ProviderMovement
 from orderflow.ports.payments import Approved, Declined, ProviderAnswer, TransientPaymentError
 
 DECLINES = {"tok_decline": "card_declined", "tok_insufficient_funds": "insufficient_funds"}
@@ -39,6 +40,19 @@ CREATE TABLE IF NOT EXISTS operations (
 CREATE TABLE IF NOT EXISTS attempts (idempotency_key TEXT PRIMARY KEY, count INTEGER NOT NULL);
 -- Captures and refunds look up their authorization or capture by reference.
 CREATE INDEX IF NOT EXISTS operations_reference ON operations (reference);
+"""
+
+
+# Each approved capture with its authorization, each approved refund with its capture's.
+_MOVEMENTS = """
+SELECT c.kind, c.reference, c.amount, c.currency, a.idempotency_key FROM operations c
+JOIN operations a ON a.reference = c.parent AND a.kind = 'authorization'
+WHERE c.kind = 'capture' AND c.approved = 1
+UNION ALL
+SELECT r.kind, r.reference, r.amount, r.currency, a.idempotency_key FROM operations r
+JOIN operations c ON c.reference = r.parent AND c.kind = 'capture'
+JOIN operations a ON a.reference = c.parent AND a.kind = 'authorization'
+WHERE r.kind = 'refund' AND r.approved = 1
 """
 
 
@@ -164,6 +178,18 @@ class SimulatedPaymentGateway:
             order_id = key.split(":", 1)[-1]
             counts[order_id] = counts.get(order_id, 0) + 1
         return counts
+
+    async def movements(self) -> list[ProviderMovement]:
+        """Approved captures and refunds (the audit's ProviderLedger port), each with the order of
+        the authorization it descends from: the payment handler authorizes under
+        `authorize:<order id>`, where a real provider would keep the order id as metadata."""
+        rows = await asyncio.get_running_loop().run_in_executor(
+            self._executor, lambda: self._conn.execute(_MOVEMENTS).fetchall()
+        )
+        return [
+            ProviderMovement(key.split(":", 1)[-1], kind, reference, amount, currency)
+            for kind, reference, amount, currency, key in rows
+        ]
 
     def close(self) -> None:
         self._executor.submit(self._conn.close).result()
