@@ -21,6 +21,7 @@ from orderflow.adapters.broker import BrokerSettings, broker_from_url
 from orderflow.adapters.broker.embedded.broker import EmbeddedBroker, fetch_waker
 from orderflow.adapters.db.engine import Database
 from orderflow.adapters.db.storage import SqlStorage
+from orderflow.adapters.payments.breaker import GuardedPaymentGateway
 from orderflow.adapters.payments.simulator import SimulatedPaymentGateway
 from orderflow.adapters.urls import redact_url
 from orderflow.adapters.wakeup import PostgresWakeup, UnixSocketWakeup
@@ -30,6 +31,7 @@ from orderflow.domain.order import OrderStatus
 from orderflow.domain.watchdog import StallPolicy
 from orderflow.observability import metrics
 from orderflow.ports.broker import Broker, ConsumerSpec
+from orderflow.ports.identity import IdentityVerifier
 from orderflow.ports.payments import PaymentGateway
 from orderflow.ports.storage import Storage
 from orderflow.ports.wakeup import OUTBOX, Wakeup
@@ -107,9 +109,16 @@ def build_outbox_signal(settings: Settings) -> Callable[[], None]:
     return functools.partial(build_wakeup(settings).signal, OUTBOX)
 
 
-def build_payment_gateway(settings: Settings) -> PaymentGateway:
-    return MeteredPaymentGateway(
-        SimulatedPaymentGateway(settings.payment_simulator_path), "simulator"
+def build_payment_gateway(settings: Settings) -> GuardedPaymentGateway:
+    """The provider (its calls metered) behind a timeout and a circuit breaker
+    (adapters/payments/breaker.py); a call failed fast never reached the provider."""
+    return GuardedPaymentGateway(
+        MeteredPaymentGateway(
+            SimulatedPaymentGateway(settings.payment_simulator_path), "simulator"
+        ),
+        timeout=settings.payment_timeout,
+        threshold=settings.payment_breaker_threshold,
+        reset_after=settings.payment_breaker_reset,
     )
 
 
@@ -364,6 +373,7 @@ def build_runner(
     storage: Storage,
     broker: Broker,
     on_committed: Callable[[], None] = lambda: None,
+    gateway: PaymentGateway | None = None,
 ) -> Runner:
     match name:
         case "orders":
@@ -371,7 +381,7 @@ def build_runner(
         case "inventory":
             return _runner(InventoryHandler(), settings, storage, broker, on_committed)
         case "payment":
-            payment = PaymentHandler(build_payment_gateway(settings), storage)
+            payment = PaymentHandler(gateway or build_payment_gateway(settings), storage)
             return _runner(payment, settings, storage, broker, on_committed)
     raise ValueError(f"unknown worker {name!r}; choose from {', '.join(WORKERS)}")
 
@@ -406,6 +416,17 @@ def guards(
     ]
 
 
+def _admin_verifier(settings: Settings) -> IdentityVerifier | None:
+    """Who sees a worker's /readyz details: admins the gateway vouches for (none without keys)."""
+    from orderflow.adapters.identity.assertions import InvalidAssertionError, load_verifier
+
+    try:
+        return load_verifier(settings.identity_jwks_file)
+    except InvalidAssertionError:
+        log.info("no identity keys: /readyz shows no admin details")
+        return None
+
+
 @dataclass
 class WorkerSet:
     """Some consumers and/or the relay, sharing one database pool and one broker connection."""
@@ -414,6 +435,11 @@ class WorkerSet:
     names: Sequence[str]
     with_relay: bool
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    payment_gateway: GuardedPaymentGateway | None = None
+
+    def __post_init__(self) -> None:
+        if "payment" in self.names and self.payment_gateway is None:
+            self.payment_gateway = build_payment_gateway(self.settings)
 
     async def run(self) -> None:
         storage = build_storage(build_database(self.settings, answers_clients=False))
@@ -433,10 +459,18 @@ class WorkerSet:
     def _health_server(self, storage: Storage, broker: Broker) -> HealthServer | None:
         if not self.settings.health_port:
             return None
+        details: dict[str, Callable[[], object]] = {}
+        if (gateway := self.payment_gateway) is not None:
+            details[gateway.name] = lambda: {
+                "circuit": gateway.state,
+                "retry_in": round(gateway.seconds_until_retry(), 1),
+            }
         return HealthServer(
             self.settings.host,
             self.settings.health_port,
             {"database": storage.ping, "broker": broker.ping},
+            details,
+            _admin_verifier(self.settings),
         )
 
     async def _connect(self, broker: Broker) -> bool:
@@ -461,7 +495,9 @@ class WorkerSet:
                 wakeup.signal(OUTBOX)  # the relay runs in another process
 
         runners = [
-            build_runner(name, self.settings, storage, broker, on_committed=committed)
+            build_runner(
+                name, self.settings, storage, broker, committed, gateway=self.payment_gateway
+            )
             for name in self.names
         ]
         await self._until_stopped("topology", lambda: declare_topology(broker, self.settings))

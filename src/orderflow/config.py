@@ -106,6 +106,11 @@ class Settings(BaseSettings):
     identity_jwks_file: Path = Field(Path(""), description="public keys backends trust")
 
     payment_simulator_path: Path = Field(Path(""), description="the simulated provider's ledger")
+    # Every provider call is bounded; a provider failing this many calls in a row is not called
+    # (its circuit is open) for payment_breaker_reset seconds, then tried again.
+    payment_timeout: float = Field(10.0, gt=0, description="seconds one provider call may take")
+    payment_breaker_threshold: int = Field(5, gt=0)
+    payment_breaker_reset: float = Field(30.0, gt=0)
 
     # Pipeline tuning.
     max_attempts: int = Field(5, ge=1, description="deliveries of a failing message, then DLQ")

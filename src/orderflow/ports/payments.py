@@ -4,6 +4,7 @@ Every answer is a type: Approved (with the provider's reference) or Declined (wi
 
 PaymentError
 └── TransientPaymentError   the provider could not answer now (timeout, 5xx): retry later
+    └── ProviderUnavailableError   its circuit is open (it kept failing): not even tried
 (declines are not errors: they are an answer)
 """
 
@@ -21,6 +22,14 @@ class PaymentError(Exception):
 
 class TransientPaymentError(PaymentError):
     pass
+
+
+class ProviderUnavailableError(TransientPaymentError):
+    """The call failed fast: the provider failed too often lately to be worth calling."""
+
+    def __init__(self, message: str, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after  # seconds until the provider is tried again
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ savepoint that raises leaves nothing behind), and nothing else: no SQL, no files
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -382,9 +383,11 @@ class FakeStorage:
 class FakePaymentGateway:
     """A provider that remembers each idempotency key's answer. Tokens: "tok_visa" approves,
     "tok_decline" declines; `refunds_declined` makes it refuse refunds; `transient_failures`
-    fails that many calls first."""
+    fails that many calls first; `hangs` makes authorizations never answer (a provider outage
+    that times out)."""
 
     refunds_declined: bool = False
+    hangs: bool = False
     transient_failures: int = 0
     answers: dict[str, ProviderAnswer] = field(default_factory=dict)
     calls: list[str] = field(default_factory=list)  # idempotency keys, in call order
@@ -392,6 +395,10 @@ class FakePaymentGateway:
     _n: int = 0
 
     async def authorize(self, *, idempotency_key: str, amount: Money, token: str) -> ProviderAnswer:
+        if self.hangs:
+            self.calls.append(idempotency_key)
+            await asyncio.Event().wait()
+
         def answer() -> ProviderAnswer:
             if token != "tok_visa":
                 return Declined("card_declined")
