@@ -19,7 +19,7 @@ import structlog
 
 from orderflow.adapters.broker import BrokerSettings, broker_from_url
 from orderflow.adapters.broker.embedded.broker import EmbeddedBroker, fetch_waker
-from orderflow.adapters.db.engine import Database
+from orderflow.adapters.db.engine import Database, Timeouts
 from orderflow.adapters.db.storage import SqlStorage
 from orderflow.adapters.payments.breaker import GuardedPaymentGateway
 from orderflow.adapters.payments.simulator import SimulatedPaymentGateway
@@ -76,11 +76,26 @@ log = structlog.get_logger()
 T = TypeVar("T")
 
 
+def db_timeouts(settings: Settings) -> Timeouts:
+    """How long any wait on a database may last: the order database's and the gateway's."""
+    return Timeouts(
+        lock=settings.db_lock_timeout,
+        statement=settings.db_statement_timeout,
+        connect=settings.db_connect_timeout,
+        migration=settings.db_migration_timeout,
+    )
+
+
 def build_database(settings: Settings, *, answers_clients: bool = True) -> Database:
     """`answers_clients`: its commits are promised to a client (the API's 202) and must be on
     disk first. Other writers skip that wait where the pipeline lives in one SQLite file."""
     durable = answers_clients or not settings.pipeline_in_one_file
-    return Database(settings.database_url, pool_size=settings.db_pool_size, durable_commits=durable)
+    return Database(
+        settings.database_url,
+        pool_size=settings.db_pool_size,
+        durable_commits=durable,
+        timeouts=db_timeouts(settings),
+    )
 
 
 def build_storage(db: Database) -> Storage:

@@ -125,6 +125,11 @@ class Settings(BaseSettings):
     # Orders waiting for the API's next commit; beyond it, POST answers 503 with Retry-After.
     intake_max_waiting: int = 4096
     db_pool_size: int = 10
+    # Every wait on the order database is bounded (adapters/db/engine.Timeouts), in seconds.
+    db_lock_timeout: float = Field(30.0, gt=0, description="a write waiting for a lock")
+    db_statement_timeout: float = Field(60.0, gt=0, description="one PostgreSQL statement")
+    db_connect_timeout: float = Field(10.0, gt=0, description="opening a connection")
+    db_migration_timeout: float = Field(300.0, gt=0, description="a migration's lock and steps")
     # Self-protection (issue 11): reservation expiry, the stuck-order watchdog, backpressure.
     reservation_ttl: float = Field(
         900.0, gt=0, description="seconds stock stays reserved for an order that is not paid"

@@ -49,9 +49,11 @@ async def run_migrations(
     script_location: Path,
     version_table: str,
     revision: str = "head",
+    timeout: float | None = None,
 ) -> None:
     """Upgrade to `revision` in one write transaction: on an engine's connection, or in the
-    transaction a context manager opens (the order database's `Database.write()`)."""
+    transaction a context manager opens (the order database's `Database.write()`). On PostgreSQL
+    `timeout` (seconds) bounds the wait for another starter's advisory lock and each statement."""
 
     def upgrade(conn: Connection) -> None:
         command.upgrade(alembic_config(script_location, version_table, conn), revision)
@@ -59,6 +61,10 @@ async def run_migrations(
     transaction = _write_transaction(database) if isinstance(database, AsyncEngine) else database
     async with transaction as conn:
         if conn.dialect.name == "postgresql":
+            if timeout is not None:
+                ms = max(1, round(timeout * 1000))
+                await conn.exec_driver_sql(f"SET LOCAL lock_timeout = {ms}")
+                await conn.exec_driver_sql(f"SET LOCAL statement_timeout = {ms}")
             await conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({lock_key(version_table)})")
         await conn.run_sync(upgrade)
 

@@ -13,6 +13,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,6 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 SQLITE_PRAGMAS = (
-    "PRAGMA busy_timeout=30000",
     # A commit is written to the WAL, not synced: durable writers sync it themselves, after
     # giving the write lock back (see Database).
     "PRAGMA synchronous=NORMAL",
@@ -32,8 +32,18 @@ SQLITE_PRAGMAS = (
 WRITER_BUSY_TIMEOUT = "PRAGMA busy_timeout=2"
 
 
-# How long a writer waits for another process to release SQLite's write lock before failing.
-_LOCK_PATIENCE = 30.0
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """Every wait on the database is bounded (seconds). Past one, the operation fails with the
+    driver's error (SQLite "database is locked", PostgreSQL LockNotAvailable or QueryCanceled),
+    which the caller treats as any database error: a consumer retries its batch later."""
+
+    lock: float = 30.0  # a write waiting for SQLite's write lock or PostgreSQL row locks
+    statement: float = 60.0  # one PostgreSQL statement (statement_timeout)
+    connect: float = 10.0  # opening a connection
+    # A migration on PostgreSQL: waiting for another starter's advisory lock, and each statement
+    # (a schema change may legitimately take longer than a request's statement).
+    migration: float = 300.0
 
 
 class Database:
@@ -46,8 +56,16 @@ class Database:
     commit, never half of one, and a durable commit makes every commit before it durable too
     (the WAL is synced as a whole)."""
 
-    def __init__(self, url: str, pool_size: int = 10, *, durable_commits: bool = True) -> None:
+    def __init__(
+        self,
+        url: str,
+        pool_size: int = 10,
+        *,
+        durable_commits: bool = True,
+        timeouts: Timeouts | None = None,
+    ) -> None:
         self.url: URL = make_url(url)
+        self.timeouts = timeouts or Timeouts()
         self.is_sqlite = self.url.get_backend_name() == "sqlite"
         self._wal: str | None = None
         if self.is_sqlite:
@@ -68,9 +86,10 @@ class Database:
         kwargs: dict[str, Any] = {"pool_size": pool_size, "max_overflow": pool_size}
         if not self.is_sqlite:
             kwargs["pool_pre_ping"] = True
+            kwargs["connect_args"] = postgres_connect_args(self.timeouts)
         engine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
-            _configure_sqlite(engine, immediate=immediate)
+            _configure_sqlite(engine, immediate=immediate, lock_timeout=self.timeouts.lock)
         return engine
 
     @asynccontextmanager
@@ -82,9 +101,30 @@ class Database:
         # SQLite has one writer at a time. Writers of this process queue here, in order, instead
         # of in SQLite's busy handler, which sleeps up to 100 ms between tries and so lets a
         # free lock sit idle; writers of other processes are waited for in short steps below.
-        async with self._write_lock, self.writer.connect() as conn:
+        # Each of the two waits is bounded by the lock timeout.
+        try:
+            async with asyncio.timeout(self.timeouts.lock):
+                await self._write_lock.acquire()
+        except TimeoutError:
+            raise TimeoutError(
+                f"waited {self.timeouts.lock:g} s for this process's other writers"
+            ) from None
+        try:
+            deadline = asyncio.get_running_loop().time() + self.timeouts.lock
+            async with self._write_in_turn(deadline) as conn:
+                yield conn
+        finally:
+            self._write_lock.release()
+        if self._wal is not None:
+            await asyncio.to_thread(_sync_file, self._wal)
+
+    @asynccontextmanager
+    async def _write_in_turn(self, deadline: float) -> AsyncIterator[AsyncConnection]:
+        """This process's turn to write on SQLite: another process's lock waited for until
+        `deadline` (the loop's time)."""
+        async with self.writer.connect() as conn:
             loop = asyncio.get_running_loop()
-            deadline, delay = loop.time() + _LOCK_PATIENCE, 0.0005
+            delay = 0.0005
             while True:
                 try:
                     await conn.begin()
@@ -102,8 +142,6 @@ class Database:
                 raise
             else:
                 await conn.commit()
-        if self._wal is not None:
-            await asyncio.to_thread(_sync_file, self._wal)
 
     @asynccontextmanager
     async def read(self) -> AsyncIterator[AsyncConnection]:
@@ -121,15 +159,28 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
 
-def _configure_sqlite(engine: AsyncEngine, *, immediate: bool) -> None:
+def postgres_connect_args(t: Timeouts) -> dict[str, Any]:
+    """asyncpg's: the connect timeout, and lock and statement timeouts for every session."""
+    return {
+        "timeout": t.connect,
+        "server_settings": {"lock_timeout": _ms(t.lock), "statement_timeout": _ms(t.statement)},
+    }
+
+
+def _ms(seconds: float) -> str:
+    return str(max(1, round(seconds * 1000)))
+
+
+def _configure_sqlite(engine: AsyncEngine, *, immediate: bool, lock_timeout: float) -> None:
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Take transaction control away from the driver so BEGIN is ours to emit.
         dbapi_conn.isolation_level = None
         cursor = dbapi_conn.cursor()
+        cursor.execute(f"PRAGMA busy_timeout={_ms(lock_timeout)}")
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
-        enable_wal(cursor)
+        enable_wal(cursor, lock_timeout)
         if immediate:
             cursor.execute(WRITER_BUSY_TIMEOUT)
         cursor.close()
@@ -151,12 +202,12 @@ def _sync_file(path: str) -> None:
         os.close(fd)
 
 
-def enable_wal(cursor: Any) -> None:
+def enable_wal(cursor: Any, patience: float = 30.0) -> None:
     """Switch the file to WAL (a no-op once it is). The first switch of a new file needs its
     write lock, and when several connections try at once SQLite answers the losers BUSY at once,
     past the busy handler (waiting could deadlock), so they try again here. Only processes that
     open a brand-new file together ever loop; the sleeps are short and bounded."""
-    deadline = time.monotonic() + _LOCK_PATIENCE
+    deadline = time.monotonic() + patience
     while True:
         try:
             cursor.execute("PRAGMA journal_mode=WAL")

@@ -21,4 +21,5 @@ def alembic_config(connection: Connection | None = None) -> Config:
 async def migrate(db: Database) -> None:
     # In Database.write(): on SQLite it queues behind this process's other writers and waits out
     # other processes' write locks.
-    await migrations.run_migrations(db.write(), MIGRATIONS, VERSION_TABLE)
+    timeout = None if db.is_sqlite else db.timeouts.migration
+    await migrations.run_migrations(db.write(), MIGRATIONS, VERSION_TABLE, timeout=timeout)
