@@ -32,7 +32,6 @@ from orderflow.domain.watchdog import StallPolicy
 from orderflow.observability import metrics
 from orderflow.ports.broker import Broker, ConsumerSpec
 from orderflow.ports.identity import IdentityVerifier
-from orderflow.ports.payments import PaymentGateway
 from orderflow.ports.storage import Storage
 from orderflow.ports.wakeup import OUTBOX, Wakeup
 from orderflow.services.inventory.handler import InventoryHandler
@@ -59,6 +58,7 @@ from orderflow.services.runtime.retrying import (
     retry_until_stopped,
     wait_until_reachable,
 )
+from orderflow.services.runtime.throttle import Throttle
 
 if TYPE_CHECKING:
     # Only the process serving one of these imports it (see each builder): a worker needs no
@@ -388,7 +388,7 @@ def build_runner(
     storage: Storage,
     broker: Broker,
     on_committed: Callable[[], None] = lambda: None,
-    gateway: PaymentGateway | None = None,
+    gateway: GuardedPaymentGateway | None = None,
 ) -> Runner:
     match name:
         case "orders":
@@ -396,8 +396,10 @@ def build_runner(
         case "inventory":
             return _runner(InventoryHandler(), settings, storage, broker, on_committed)
         case "payment":
-            payment = PaymentHandler(gateway or build_payment_gateway(settings), storage)
-            return _runner(payment, settings, storage, broker, on_committed)
+            gateway = gateway or build_payment_gateway(settings)
+            payment = PaymentHandler(gateway, storage)
+            # While the provider's circuit is open, the consumer fetches nothing (throttle.py).
+            return _runner(payment, settings, storage, broker, on_committed, throttle=gateway)
     raise ValueError(f"unknown worker {name!r}; choose from {', '.join(WORKERS)}")
 
 
@@ -407,6 +409,7 @@ def _runner(
     storage: Storage,
     broker: Broker,
     on_committed: Callable[[], None],
+    throttle: Throttle | None = None,
 ) -> ConsumerRunner[T]:
     return ConsumerRunner(
         handler,
@@ -415,6 +418,7 @@ def _runner(
         storage,
         policy=redelivery_policy(handler.group, settings),
         on_committed=on_committed,
+        throttle=throttle,
     )
 
 

@@ -3,8 +3,12 @@
 Every answer is a type: Approved (with the provider's reference) or Declined (with its reason).
 
 PaymentError
-└── TransientPaymentError   the provider could not answer now (timeout, 5xx): retry later
+└── TransientPaymentError   the provider could not answer now: retry later
+    ├── ProviderUnreachableError   no answer at all (timeout, connection, 5xx): a sign of an
+    │                              outage, counted by the circuit breaker
     └── ProviderUnavailableError   its circuit is open (it kept failing): not even tried
+A plain TransientPaymentError is the provider answering "try this call again later": the provider
+is up, so it does not count towards opening the circuit.
 (declines are not errors: they are an answer)
 """
 
@@ -21,6 +25,10 @@ class PaymentError(Exception):
 
 
 class TransientPaymentError(PaymentError):
+    pass
+
+
+class ProviderUnreachableError(TransientPaymentError):
     pass
 
 

@@ -24,6 +24,7 @@ async def worker(tmp_path: Path) -> AsyncIterator[tuple[WorkerSet, str]]:
     settings = Settings(
         data_dir=tmp_path,
         health_port=free_port(),
+        payment_timeout=0.2,
         payment_breaker_threshold=2,
         payment_breaker_reset=600,
     )
@@ -62,13 +63,14 @@ async def test_only_admins_see_the_payment_circuit_and_it_follows_the_provider(
             "payment-provider": {"circuit": "closed", "retry_in": 0.0}
         }
 
-        # The simulated provider fails each new key twice: two failures open the circuit.
+        # The simulated provider hangs (2 s) on tok_timeout's first call, and the next call waits
+        # behind it: two timeouts (0.2 s) open the circuit.
         gateway = workers.payment_gateway
         assert gateway is not None
         for key in ("authorize:a", "authorize:b"):
             with pytest.raises(TransientPaymentError):
                 await gateway.authorize(
-                    idempotency_key=key, amount=Money(100, "USD"), token="tok_fail_transient"
+                    idempotency_key=key, amount=Money(100, "USD"), token="tok_timeout"
                 )
         opened = (await client.get(url, headers=as_admin)).json()
         assert opened["status"] == "ready"  # the worker itself is fine

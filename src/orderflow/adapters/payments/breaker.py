@@ -3,7 +3,8 @@ circuit breaker (purgatory) around the provider.
 
 A call that takes longer than `timeout` is abandoned and becomes a TransientPaymentError (a
 provider that hangs must not hold a worker; idempotency keys make the retry safe). After
-`threshold` failures in a row (errors or timeouts; declines are answers, not failures) the circuit
+`threshold` failures in a row (timeouts, ProviderUnreachableError, unexpected errors; not
+declines, and not the provider answering "retry this call", which shows it is up) the circuit
 opens: calls fail at once with ProviderUnavailableError, a transient error, so the message is
 retried later instead of every worker waiting out the timeout. After `reset_after` seconds the
 next call is let through (half-open): success closes the circuit, failure opens it again. Each
@@ -26,6 +27,7 @@ from orderflow.ports.payments import (
     PaymentGateway,
     ProviderAnswer,
     ProviderUnavailableError,
+    ProviderUnreachableError,
     TransientPaymentError,
 )
 
@@ -49,7 +51,9 @@ class GuardedPaymentGateway:
         self.state = "closed"  # closed | opened | half-opened, as purgatory names them
         self._opened_at = 0.0
         self._breakers = AsyncCircuitBreakerFactory(
-            default_threshold=threshold, default_ttl=reset_after
+            default_threshold=threshold,
+            default_ttl=reset_after,
+            exclude=[(TransientPaymentError, _is_an_answer)],
         )
         self._breakers.add_listener(self._on_event)
 
@@ -68,6 +72,14 @@ class GuardedPaymentGateway:
         if self.state != "opened":
             return 0.0
         return max(0.0, self._opened_at + self._reset_after - time.monotonic())
+
+    def hold_off(self) -> float:
+        """The payment consumer's Throttle: fetch nothing while the circuit is open..."""
+        return self.seconds_until_retry()
+
+    def batch_limit(self) -> int | None:
+        """...and one message at a time while it is being tried again."""
+        return None if self.state == "closed" else 1
 
     async def authorize(self, *, idempotency_key: str, amount: Money, token: str) -> ProviderAnswer:
         return await self._call(
@@ -95,7 +107,7 @@ class GuardedPaymentGateway:
                     async with asyncio.timeout(self._timeout):
                         return await call()
                 except TimeoutError as exc:
-                    raise TransientPaymentError(
+                    raise ProviderUnreachableError(
                         f"payment provider did not answer within {self._timeout:g} s"
                     ) from exc
         except OpenedState as exc:
@@ -103,3 +115,8 @@ class GuardedPaymentGateway:
             raise ProviderUnavailableError(
                 f"payment provider circuit open; next try in {wait:.1f} s", wait
             ) from exc
+
+
+def _is_an_answer(exc: BaseException) -> bool:
+    """A transient error the provider answered with (it is up): not a failure of the circuit."""
+    return not isinstance(exc, ProviderUnreachableError)

@@ -3,7 +3,9 @@
     tok_visa                 approved
     tok_decline              declined ("card_declined")
     tok_insufficient_funds   declined ("insufficient_funds")
-    tok_fail_transient       fails transiently on the first two attempts, then approved
+    tok_fail_transient       asks to be retried on the first two attempts, then approved
+    tok_timeout              its first attempt hangs for SLOW seconds (holding up every other
+                             call, as a provider in trouble does) then fails; then approved
     anything else            declined ("invalid_token")
 
 Its ledger lives in its own SQLite file, as a real provider's would live in its own system: results
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -25,6 +28,8 @@ from orderflow.ports.payments import Approved, Declined, ProviderAnswer, Transie
 
 DECLINES = {"tok_decline": "card_declined", "tok_insufficient_funds": "insufficient_funds"}
 TRANSIENT_FAILURES = {"tok_fail_transient": 2}
+SLOW_ATTEMPTS = {"tok_timeout": 1}
+SLOW = 2.0  # seconds
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS operations (
@@ -59,7 +64,7 @@ WHERE r.kind = 'refund' AND r.approved = 1
 def _decline_reason(token: str) -> str | None:
     if token in DECLINES:
         return DECLINES[token]
-    if token == "tok_visa" or token in TRANSIENT_FAILURES:
+    if token == "tok_visa" or token in TRANSIENT_FAILURES or token in SLOW_ATTEMPTS:
         return None
     return "invalid_token"
 
@@ -107,9 +112,12 @@ class SimulatedPaymentGateway:
             if known:
                 return known
             attempt = self._count_attempt(key)
-            if attempt > TRANSIENT_FAILURES.get(token, 0):
+            if attempt > TRANSIENT_FAILURES.get(token, 0) + SLOW_ATTEMPTS.get(token, 0):
                 return self._store(key, "authorization", _decline_reason(token), amount, None)
         # The attempt count is committed first, as a flaky provider would have seen the call.
+        if attempt <= SLOW_ATTEMPTS.get(token, 0):
+            # On the provider's only thread, after the transaction: every other call waits too.
+            time.sleep(SLOW)
         raise TransientPaymentError(f"simulated provider timeout (attempt {attempt})")
 
     def _follow_up(self, kind: str, key: str, parent: str) -> ProviderAnswer:

@@ -9,6 +9,7 @@ applied one by one, each in a savepoint, so one failure does not undo its neighb
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from orderflow.ports.storage import Storage, Writes
 from orderflow.services.runtime.dead_letters import REPORTED_BY, report_key
 from orderflow.services.runtime.handler import BatchResult, Handler
 from orderflow.services.runtime.retrying import RedeliveryPolicy, wait_until_reachable
+from orderflow.services.runtime.throttle import Throttle, Unthrottled
 
 log = structlog.get_logger()
 
@@ -45,6 +47,7 @@ class ConsumerRunner(Generic[T]):
         *,
         policy: RedeliveryPolicy | None = None,
         on_committed: Callable[[], None] = lambda: None,
+        throttle: Throttle | None = None,
     ) -> None:
         self.handler = handler
         self.spec = spec
@@ -56,6 +59,7 @@ class ConsumerRunner(Generic[T]):
         if self._policy.max_attempts != spec.max_attempts:
             raise ValueError("the redelivery policy and the consumer spec disagree on attempts")
         self._on_committed = on_committed
+        self._throttle = throttle or Unthrottled()
 
     async def run(self, stop: asyncio.Event) -> None:
         # After a database outage (the loop is started again when one ends it), fetch nothing
@@ -67,7 +71,10 @@ class ConsumerRunner(Generic[T]):
         log.info("consumer started", group=self.spec.group, topics=self.spec.topics)
         try:
             while not stop.is_set():
-                deliveries = await consumer.fetch(self._batch_size, 0.5)
+                if await self._held_off(stop):
+                    continue
+                limit = self._throttle.batch_limit() or self._batch_size
+                deliveries = await consumer.fetch(min(limit, self._batch_size), 0.5)
                 if deliveries:
                     started = time.perf_counter()
                     outcomes = await self.process(deliveries)
@@ -83,6 +90,16 @@ class ConsumerRunner(Generic[T]):
         kinds = Counter(_OUTCOME_NAMES[type(outcome)] for _, outcome in outcomes)
         again = sum(1 for delivery, _ in outcomes if delivery.attempt > 1)
         metrics.batch_handled(self.spec.group, seconds, kinds, redelivered=again)
+
+    async def _held_off(self, stop: asyncio.Event) -> bool:
+        """Wait (fetching nothing) while the throttle says so; True if it did."""
+        wait = self._throttle.hold_off()
+        if wait <= 0:
+            return False
+        log.info("fetching nothing while a dependency fails", group=self.spec.group, wait=wait)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), wait)
+        return True
 
     async def _database_answers(self, stop: asyncio.Event) -> bool:
         """Wait until the database answers; False if asked to stop first."""
