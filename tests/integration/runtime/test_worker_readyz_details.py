@@ -14,6 +14,7 @@ import pytest
 from orderflow.adapters.identity.assertions import HEADER, AssertionSigner, ensure_signing_key
 from orderflow.bootstrap import WorkerSet, prepare
 from orderflow.config import Settings
+from orderflow.domain.identity import Identity
 from orderflow.domain.money import Money
 from orderflow.ports.payments import TransientPaymentError
 from tests.support.system import admin, customer, free_port
@@ -46,9 +47,9 @@ async def worker(tmp_path: Path) -> AsyncIterator[tuple[WorkerSet, str]]:
         await running
 
 
-def signed(settings: Settings, who: object) -> dict[str, str]:
+def signed(settings: Settings, who: Identity) -> dict[str, str]:
     signer = AssertionSigner(ensure_signing_key(settings.identity_keys_dir))
-    return {HEADER: signer.sign(who)}  # type: ignore[arg-type]
+    return {HEADER: signer.sign(who)}
 
 
 async def test_only_admins_see_the_payment_circuit_and_it_follows_the_provider(
