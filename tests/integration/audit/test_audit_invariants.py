@@ -96,6 +96,25 @@ def capture_never_recorded(w: World) -> tuple[str, str]:
     return "provider-not-in-ledger", w.confirmed
 
 
+def charge_for_an_unknown_order(w: World) -> tuple[str, str]:
+    """The provider authorized and captured for an order id the application never stored."""
+    stranger = "00000000-0000-4000-8000-000000000000"
+    w.provider_execute(
+        "INSERT INTO operations SELECT 'authorize:' || ?, kind, approved, 'auth_stranger', "
+        "decline_reason, amount, currency, parent FROM operations "
+        "WHERE idempotency_key = 'authorize:' || ?",
+        stranger,
+        w.confirmed,
+    )
+    w.provider_execute(
+        f"INSERT INTO operations SELECT 'capture:' || ?, kind, approved, 'capt_stranger', "
+        f"decline_reason, amount, currency, 'auth_stranger' FROM operations WHERE {CAPTURE_OF}",
+        stranger,
+        w.confirmed,
+    )
+    return "money-for-unknown-order", stranger
+
+
 def stuck_past_deadline(w: World) -> tuple[str, str]:
     w.execute(
         "UPDATE orders SET updated_at = :at WHERE id = :id",
@@ -117,6 +136,7 @@ CORRUPTIONS: list[Callable[[World], tuple[str, str]]] = [
     refunded_twice,
     capture_the_provider_never_made,
     capture_never_recorded,
+    charge_for_an_unknown_order,
     stuck_past_deadline,
 ]
 

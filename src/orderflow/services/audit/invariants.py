@@ -38,6 +38,7 @@ INVARIANTS: dict[str, str] = {
     "refunded-twice": "order refunded more than once",
     "ledger-not-at-provider": "recorded capture or refund the provider never approved",
     "provider-not-in-ledger": "provider moved money the application never recorded",
+    "money-for-unknown-order": "money moved for an order that does not exist",
     "stuck-past-deadline": "order stuck in its status past the deadline",
 }
 
@@ -99,8 +100,11 @@ async def _money(queries: AuditQueries, provider: ProviderLedger) -> list[Violat
         theirs = moves[movement.order_id].theirs[movement.kind]
         theirs[movement.reference] = (movement.amount, movement.currency)
     found: list[Violation] = []
-    for order in await queries.order_totals():
+    orders = await queries.order_totals()
+    for order in orders:
         found += [Violation(i, order.order_id) for i in _money_rules(order, moves[order.order_id])]
+    unknown = set(moves) - {order.order_id for order in orders}
+    found += [Violation("money-for-unknown-order", order_id) for order_id in unknown]
     return found
 
 
