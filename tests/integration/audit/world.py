@@ -48,13 +48,15 @@ class World:
     def provider(self) -> Path:
         return self.data_dir / PROVIDER_FILE
 
-    def audit(self) -> Result:
+    def audit(self, **settings: str) -> Result:
         """`orderflow audit`, the real command (in this process: a process per run costs seconds
-        of imports on a busy machine; tests/e2e runs it as its own process)."""
+        of imports on a busy machine; tests/e2e runs it as its own process). `settings`: more
+        ORDERFLOW_<NAME> variables."""
         env = {
             "ORDERFLOW_DATA_DIR": str(self.data_dir),
             "ORDERFLOW_DATABASE_URL": self.database_url,
         }
+        env |= {f"ORDERFLOW_{name.upper()}": value for name, value in settings.items()}
         return CliRunner().invoke(cli.app, ["audit"], env=env)
 
     def execute(self, sql: str, **params: object) -> None:
