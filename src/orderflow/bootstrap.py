@@ -222,7 +222,8 @@ def build_gateway(settings: Settings, gateway_settings: GatewaySettings | None =
     from orderflow.services.gateway import GatewayParts, create_gateway_app
 
     gw = resolve_gateway_settings(settings, gateway_settings)
-    engine = gateway_db.create_engine(gw.database_url)
+    timeouts = db_timeouts(settings)
+    engine = gateway_db.create_engine(gw.database_url, timeouts)
     parts = GatewayParts(
         accounts=SqlAccounts(engine),
         refresh_tokens=SqlRefreshTokens(engine, gw.refresh_token_ttl),
@@ -231,19 +232,19 @@ def build_gateway(settings: Settings, gateway_settings: GatewaySettings | None =
         signer=AssertionSigner(ensure_signing_key(settings.identity_keys_dir)),
         rate_limits=RateLimitStore(gw.rate_limit_storage, gw.rate_limit_prefix),
         readiness={"database": functools.partial(gateway_db.ping, engine)},
-        on_start=functools.partial(gateway_db.migrate, engine),
+        on_start=functools.partial(gateway_db.migrate, engine, timeout=timeouts.migration),
         on_stop=engine.dispose,
     )
     return create_gateway_app(gw, parts)
 
 
 @asynccontextmanager
-async def _gateway_database(gw: GatewaySettings) -> AsyncIterator[AsyncEngine]:
+async def _gateway_database(gw: GatewaySettings, timeouts: Timeouts) -> AsyncIterator[AsyncEngine]:
     from orderflow.adapters.gateway_db import database as gateway_db
 
-    engine = gateway_db.create_engine(gw.database_url)
+    engine = gateway_db.create_engine(gw.database_url, timeouts)
     try:
-        await gateway_db.migrate(engine)
+        await gateway_db.migrate(engine, timeout=timeouts.migration)
         yield engine
     finally:
         await engine.dispose()
@@ -252,7 +253,8 @@ async def _gateway_database(gw: GatewaySettings) -> AsyncIterator[AsyncEngine]:
 async def migrate_gateway(
     settings: Settings, gateway_settings: GatewaySettings | None = None
 ) -> None:
-    async with _gateway_database(resolve_gateway_settings(settings, gateway_settings)):
+    gw = resolve_gateway_settings(settings, gateway_settings)
+    async with _gateway_database(gw, db_timeouts(settings)):
         pass
 
 
@@ -269,7 +271,7 @@ async def create_gateway_admin(
     from orderflow.services.gateway.app import passwords_for
 
     gw = resolve_gateway_settings(settings, gateway_settings)
-    async with _gateway_database(gw) as engine:
+    async with _gateway_database(gw, db_timeouts(settings)) as engine:
         return await create_admin(
             SqlAccounts(engine),
             passwords_for(gw),

@@ -18,6 +18,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 
 from orderflow.adapters.db.engine import Database, Timeouts
 from orderflow.adapters.db.migrate import migrate
+from orderflow.adapters.gateway_db import database as gateway_db
 from orderflow.adapters.migrations import lock_key
 from tests.support.databases import fresh_database
 
@@ -113,3 +114,20 @@ async def test_a_migration_behind_another_starters_advisory_lock_gives_up(
     finally:
         await holder.close()
         await db.dispose()
+
+
+async def test_the_gateways_database_waits_boundedly_too(postgres_url: str) -> None:
+    holder = await raw_postgres(postgres_url)
+    engine = gateway_db.create_engine(postgres_url, Timeouts(statement=0.2))
+    try:
+        async with asyncio.timeout(20):
+            with pytest.raises(DBAPIError, match="statement timeout"):
+                async with engine.connect() as conn:
+                    await conn.execute(text("SELECT pg_sleep(30)"))
+        await holder.execute(f"SELECT pg_advisory_lock({lock_key(gateway_db.VERSION_TABLE)})")
+        async with asyncio.timeout(20):
+            with pytest.raises(DBAPIError, match=r"(lock|statement) timeout"):
+                await gateway_db.migrate(engine, timeout=0.3)
+    finally:
+        await holder.close()
+        await engine.dispose()
