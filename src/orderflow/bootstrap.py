@@ -294,7 +294,7 @@ async def manage_gateway_account(
     from orderflow.services.gateway.admin import manage_account
 
     gw = resolve_gateway_settings(settings, gateway_settings)
-    async with _gateway_database(gw) as engine:
+    async with _gateway_database(gw, db_timeouts(settings)) as engine:
         return (await manage_account(SqlAccounts(engine), email, action)).id
 
 
