@@ -142,8 +142,12 @@ async def audit(settings: Settings) -> tuple[list[Violation], dict[str, int]]:
     from orderflow.adapters.db.audit import SqlAuditQueries
     from orderflow.services.audit import run_audit
 
+    # The watchdog's deadlines (ORDERFLOW_WATCHDOG_DEADLINES): an order unmoved for its
+    # deadline times (re-drives + 1) is one the watchdog should have re-driven or failed by now.
+    patience = settings.watchdog_redrives + 1
     deadlines = {
-        OrderStatus(s): timedelta(seconds=v) for s, v in settings.stuck_deadlines().items()
+        OrderStatus(s): timedelta(seconds=d * patience)
+        for s, d in settings.watchdog_deadlines.items()
     }
     provider = SimulatedPaymentGateway(settings.payment_simulator_path)
     try:

@@ -166,22 +166,9 @@ class Settings(BaseSettings):
         60.0, gt=0, description="seconds after which a dead stream process's broker group is gone"
     )
 
-    # Seconds an order may stay in a status the pipeline moves on by itself before it counts as
-    # stuck (`orderflow audit`; the stuck-order watchdog): ORDERFLOW_STUCK_AFTER_<STATUS>. A
-    # status with no field here has no deadline; stuck_deadlines() picks up any field added.
-    stuck_after_pending: float = Field(900.0, gt=0)
-    stuck_after_reserved: float = Field(900.0, gt=0)
-    stuck_after_paid: float = Field(900.0, gt=0)
-
     log_level: str = "INFO"
     log_json: bool | None = Field(None, description="JSON lines; default: unless on a terminal")
     seed_demo_catalog: bool = True
-
-    def stuck_deadlines(self) -> dict[str, float]:
-        """{status: seconds} from the stuck_after_<status> fields."""
-        prefix = "stuck_after_"
-        fields = type(self).model_fields
-        return {n.removeprefix(prefix): getattr(self, n) for n in fields if n.startswith(prefix)}
 
     @field_validator("database_url")
     @classmethod

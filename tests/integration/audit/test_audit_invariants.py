@@ -169,17 +169,18 @@ def test_audit_reports_exactly_the_corrupted_invariant(
         ], found.stdout
 
 
-def test_the_stuck_deadline_of_each_status_is_a_setting(clean_world: World, tmp_path: Path) -> None:
-    """ORDERFLOW_STUCK_AFTER_PENDING decides: the same order an hour old is stuck past a half-hour
-    deadline and not past a two-hour one."""
+def test_the_stuck_deadline_is_the_watchdogs(clean_world: World, tmp_path: Path) -> None:
+    """The audit shares the watchdog's settings: an order unmoved for longer than its status's
+    deadline times (re-drives + 1) is stuck. The same order, an hour old, is stuck past a
+    half-hour deadline and not past a two-hour one."""
     with clean_world.copy(tmp_path / "world") as world:
         world.execute(
             "UPDATE orders SET updated_at = :at WHERE id = :id",
             at=datetime.now(UTC) - timedelta(hours=1),
             id=world.pending,
         )
-        patient = world.audit(stuck_after_pending="7200")
+        patient = world.audit(watchdog_deadlines='{"pending": 7200}', watchdog_redrives="0")
         assert patient.exit_code == 0, patient.output
-        strict = world.audit(stuck_after_pending="1800")
+        strict = world.audit(watchdog_deadlines='{"pending": 600}', watchdog_redrives="2")
         assert strict.exit_code == 1, strict.output
         assert f"VIOLATION stuck-past-deadline {world.pending}:" in strict.output
