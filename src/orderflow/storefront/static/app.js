@@ -5,7 +5,10 @@
 const $ = (id) => document.getElementById(id);
 const state = { token: sessionStorage.getItem("token"), email: sessionStorage.getItem("email"),
                 products: [], cart: new Map(), orders: new Map(), current: null,
-                lastEventId: null, socket: null };
+                lastEventId: null, socket: null,
+                // Live changes by order, kept for the order being opened: one that arrives while
+                // its GET is on the way is in neither the answer nor the page otherwise.
+                live: new Map() };
 const CANCELLABLE = new Set(["pending", "reserved", "paid", "confirmed"]);
 const STATUS_WORDS = { pending: "received", reserved: "items reserved", paid: "paid",
   confirmed: "confirmed", shipped: "shipped", delivered: "delivered", rejected: "not available",
@@ -166,7 +169,22 @@ async function showOrder(id) {
   $("order-title").textContent = `Order ${id.slice(0, 8)}`;
   $("order-timeline").replaceChildren();
   for (const e of order.timeline) if (e.status !== e.previous_status) addStep(e.seq, e.status, e.at);
+  for (const message of state.live.get(id) || []) applyToCurrent(message);
   renderCurrent();
+}
+
+function applyToCurrent(message) {
+  const c = state.current;
+  addStep(message.version, message.status, message.at);
+  if (message.version >= Math.max(...c.versions)) { c.status = message.status; c.reason = message.reason; }
+}
+
+function remember(message) {
+  const seen = state.live.get(message.order_id) || [];
+  seen.push(message);
+  state.live.delete(message.order_id);
+  state.live.set(message.order_id, seen);  // most recent last
+  if (state.live.size > 50) state.live.delete(state.live.keys().next().value);
 }
 
 function addStep(version, status, at) {
@@ -213,13 +231,13 @@ function onLive(message) {
   if (message.id) state.lastEventId = message.id;
   if (message.type === "resync_required") { loadOrders().catch(() => {}); if (state.current) showOrder(state.current.id).catch(() => {}); return; }
   if (message.type !== "status") return;
+  remember(message);
   const known = state.orders.get(message.order_id);
   if (known) { known.status = message.status; known.status_reason = message.reason; renderOrders(); }
   else loadOrders().catch(() => {});
   const c = state.current;
   if (c && c.id === message.order_id) {
-    addStep(message.version, message.status, message.at);
-    if (message.version >= Math.max(...c.versions)) { c.status = message.status; c.reason = message.reason; }
+    applyToCurrent(message);
     renderCurrent();
   }
 }
