@@ -16,6 +16,8 @@ from typing import Any
 import asyncpg
 import structlog
 
+from orderflow.adapters.wakeup.signal_event import take
+
 log = structlog.get_logger()
 
 _PREFIX = "orderflow_"
@@ -53,15 +55,7 @@ class PostgresWakeup:
         except _LOST as exc:
             # An outage: this wait lasts its timeout, and the next one connects again.
             log.debug("wake-up connection failed", error=repr(exc))
-        if not event.is_set():
-            # asyncio.timeout, not wait_for: on 3.11 wait_for may swallow a cancellation that
-            # races with the event being set, and a cancelled listener would then wait on.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await event.wait()
-        signalled = event.is_set()
-        event.clear()
-        return signalled
+        return await take(event, timeout)
 
     async def close(self) -> None:
         if self._sender is not None:

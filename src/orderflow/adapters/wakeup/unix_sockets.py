@@ -18,6 +18,8 @@ import socket
 import tempfile
 from pathlib import Path
 
+from orderflow.adapters.wakeup.signal_event import take
+
 # sockaddr_un holds about 107 bytes; a longer folder is replaced by a short one named after it.
 _MAX_PATH = 100
 
@@ -65,15 +67,7 @@ class UnixSocketWakeup:
 
     async def wait(self, channel: str, timeout: float) -> bool:
         event = self._listen(channel)
-        if not event.is_set():
-            # asyncio.timeout, not wait_for: on 3.11 wait_for may swallow a cancellation that
-            # races with the event being set, and a cancelled listener would then wait on.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(timeout):
-                    await event.wait()
-        signalled = event.is_set()
-        event.clear()
-        return signalled
+        return await take(event, timeout)
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()

@@ -34,12 +34,11 @@ END
 """
 
 
-def publish_outbox_at_commit(conn: sqlite3.Connection) -> bool:
-    """Create the trigger if this file holds an outbox; True if it does. Call in a write
-    transaction (the caller's, with the broker's own tables created)."""
+def publish_outbox_at_commit(conn: sqlite3.Connection) -> None:
+    """Create the trigger if this file holds an outbox. Call in a write transaction (the
+    caller's, with the broker's own tables created)."""
     has_outbox = conn.execute(
         "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'outbox'"
     ).fetchone()
     if has_outbox:
         conn.execute(_TRIGGER)
-    return has_outbox is not None
